@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: GPL-2.0
+# ktls-offload: see README for the two commands that matter (make demo, make check).
+
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD := $(TOP)/build
+
+# Kernel headers: the running kernel's build directory when it exists,
+# else Debian's 6.1 cloud headers.
+RUNNING_KDIR := /lib/modules/$(shell uname -r)/build
+ifeq ($(KDIR),)
+ifneq ($(wildcard $(RUNNING_KDIR)/Makefile),)
+KDIR := $(RUNNING_KDIR)
+else
+KDIR = /usr/src/linux-headers-$(shell $(TOP)/selftests/vm/kver 6.1)
+endif
+endif
+
+CC ?= cc
+USER_CFLAGS := -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE
+KSFT_DIR := $(BUILD)/kselftest
+KSFT_SRC = /usr/src/linux-source-6.12.tar.xz
+TEST_BIN := $(BUILD)/tests
+KMOD_SRCS := Kbuild $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild
+KMOD_TESTS := $(patsubst selftests/kmod/%.c,$(TEST_BIN)/%,$(wildcard selftests/kmod/*.c))
+LINES := 6.1 6.12
+
+.PHONY: all module modules-all userspace tests deps check demo style clean help \
+	$(addprefix module-,$(LINES))
+
+all: module userspace tests
+
+help:
+	@echo "make            build the module (KDIR=...) and the userspace programs"
+	@echo "make check      install deps, build, run every selftest in the VM on 6.1 and 6.12"
+	@echo "make demo       boot the VM, load the module and show it at work"
+	@echo "make style      checkpatch over kmod/"
+	@echo "make deps       install missing Debian packages"
+
+deps:
+	@$(TOP)/selftests/vm/deps
+
+# The module for KDIR, in place: kmod/ktls_offload.ko.
+module:
+	$(MAKE) -C $(KDIR) M=$(TOP) W=1 modules
+
+# The module for one Debian kernel line, built in a copy of the sources so
+# both lines can coexist: build/<line>/kmod/ktls_offload.ko.
+$(addprefix module-,$(LINES)): module-%: $(KMOD_SRCS)
+	@kver=$$($(TOP)/selftests/vm/kver $*) && \
+	mkdir -p $(BUILD)/$*/kmod && \
+	cp -p Kbuild $(BUILD)/$*/ && cp -p kmod/Kbuild kmod/*.c kmod/*.h $(BUILD)/$*/kmod/ && \
+	if ! $(MAKE) -s -C /usr/src/linux-headers-$$kver M=$(BUILD)/$* W=1 modules \
+		> $(BUILD)/$*/build.log 2>&1; then \
+		cat $(BUILD)/$*/build.log >&2; echo "module-$*: build failed" >&2; exit 1; fi && \
+	if grep -q 'warning:' $(BUILD)/$*/build.log; then cat $(BUILD)/$*/build.log >&2; \
+		echo "module-$*: the build has warnings (see above)" >&2; exit 1; fi && \
+	test -f $(BUILD)/$*/kmod/ktls_offload.ko
+
+modules-all: $(addprefix module-,$(LINES))
+
+userspace:
+	@:
+
+# kselftest headers, taken from the installed linux-source tarball.
+$(KSFT_DIR)/kselftest_harness.h:
+	@mkdir -p $(KSFT_DIR)
+	@tar -xJf $(KSFT_SRC) -C $(KSFT_DIR) --strip-components=4 --wildcards \
+		'*/tools/testing/selftests/kselftest_harness.h' \
+		'*/tools/testing/selftests/kselftest.h'
+	@touch $@
+
+$(TEST_BIN)/%: selftests/kmod/%.c selftests/kmod/*.h $(KSFT_DIR)/kselftest_harness.h
+	@mkdir -p $(TEST_BIN)
+	$(CC) $(USER_CFLAGS) -static -I$(KSFT_DIR) -Iselftests/kmod -o $@ $< -lpthread
+
+tests: $(KMOD_TESTS)
+
+check:
+	@$(TOP)/selftests/check
+
+demo:
+	@$(TOP)/selftests/demo
+
+style:
+	@$(TOP)/selftests/style
+
+clean:
+	rm -rf $(BUILD)
+	-$(MAKE) -C $(KDIR) M=$(TOP) clean 2>/dev/null
