@@ -71,7 +71,7 @@ $(KSFT_DIR)/kselftest_harness.h:
 
 $(TEST_BIN)/%: selftests/kmod/%.c selftests/kmod/*.h $(KSFT_DIR)/kselftest_harness.h
 	@mkdir -p $(TEST_BIN)
-	$(CC) $(USER_CFLAGS) -static -I$(KSFT_DIR) -Iselftests/kmod -o $@ $< -lpthread
+	$(CC) $(USER_CFLAGS) -static -isystem $(KSFT_DIR) -Iselftests/kmod -o $@ $< -lpthread
 
 tests: $(KMOD_TESTS)
 

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Shared helpers for the ktls-offload selftests (run inside the test VM). */
+#ifndef KTO_TEST_H
+#define KTO_TEST_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+#ifndef TCP_ULP
+#define TCP_ULP 31
+#endif
+
+#define KTO_MODULE "ktls_offload"
+
+/*
+ * A connected TCP pair over loopback: *cfd is the client, *sfd the accepted
+ * server end. Returns 0 or -errno.
+ */
+static inline int kto_tcp_pair(int family, int *cfd, int *sfd)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len = sizeof(ss);
+	int lfd, c, s, err;
+
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = in6addr_loopback;
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	}
+	lfd = socket(family, SOCK_STREAM, 0);
+	if (lfd < 0)
+		return -errno;
+	if (bind(lfd, (struct sockaddr *)&ss, sizeof(ss)) ||
+	    listen(lfd, 8) ||
+	    getsockname(lfd, (struct sockaddr *)&ss, &len)) {
+		err = -errno;
+		close(lfd);
+		return err;
+	}
+	c = socket(family, SOCK_STREAM, 0);
+	if (c < 0 || connect(c, (struct sockaddr *)&ss, len)) {
+		err = -errno;
+		if (c >= 0)
+			close(c);
+		close(lfd);
+		return err;
+	}
+	s = accept(lfd, NULL, NULL);
+	err = s < 0 ? -errno : 0;
+	close(lfd);
+	if (err) {
+		close(c);
+		return err;
+	}
+	*cfd = c;
+	*sfd = s;
+	return 0;
+}
+
+/* The reference count /proc/modules shows for a module, or -1 if absent. */
+static inline int kto_module_refcnt(const char *name)
+{
+	char line[512], mod[128];
+	int refs, found = -1;
+	FILE *f = fopen("/proc/modules", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%127s %*u %d", mod, &refs) == 2 &&
+		    !strcmp(mod, name)) {
+			found = refs;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+#endif /* KTO_TEST_H */
