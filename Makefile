@@ -24,7 +24,7 @@ KMOD_SRCS := Kbuild $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild
 KMOD_TESTS := $(patsubst selftests/kmod/%.c,$(TEST_BIN)/%,$(wildcard selftests/kmod/*.c))
 LINES := 6.1 6.12
 
-.PHONY: all module modules-all userspace tests deps check demo style clean help \
+.PHONY: all module modules-all userspace tests unit deps check demo style clean help \
 	$(addprefix module-,$(LINES))
 
 all: module userspace tests
@@ -32,6 +32,7 @@ all: module userspace tests
 help:
 	@echo "make            build the module (KDIR=...) and the userspace programs"
 	@echo "make check      install deps, build, run every selftest in the VM on 6.1 and 6.12"
+	@echo "make unit       build and run the host-side unit tests (no VM)"
 	@echo "make demo       boot the VM, load the module and show it at work"
 	@echo "make style      checkpatch over kmod/"
 	@echo "make deps       install missing Debian packages"
@@ -73,7 +74,27 @@ $(TEST_BIN)/%: selftests/kmod/%.c selftests/kmod/*.h $(KSFT_DIR)/kselftest_harne
 	@mkdir -p $(TEST_BIN)
 	$(CC) $(USER_CFLAGS) -static -isystem $(KSFT_DIR) -Iselftests/kmod -o $@ $< -lpthread
 
-tests: $(KMOD_TESTS)
+# The userspace TLS record codec (OpenSSL) that interop checks the kernel
+# against: linked statically into the VM test, dynamically into its host-side
+# unit test (make unit).
+TLSREC := selftests/lib/tlsrec.c selftests/lib/tlsrec.h
+UNIT_BIN := $(BUILD)/unit
+
+$(TEST_BIN)/interop: selftests/kmod/interop.c selftests/kmod/*.h $(TLSREC) \
+		$(KSFT_DIR)/kselftest_harness.h
+	@mkdir -p $(TEST_BIN)
+	$(CC) $(USER_CFLAGS) -static -isystem $(KSFT_DIR) -Iselftests/kmod -Iselftests/lib \
+		-o $@ $< selftests/lib/tlsrec.c -lcrypto -lpthread -ldl
+
+$(UNIT_BIN)/tlsrec_test: selftests/lib/tlsrec_test.c $(TLSREC) $(KSFT_DIR)/kselftest_harness.h
+	@mkdir -p $(UNIT_BIN)
+	$(CC) $(USER_CFLAGS) -isystem $(KSFT_DIR) -Iselftests/lib \
+		-o $@ $< selftests/lib/tlsrec.c -lcrypto
+
+tests: $(KMOD_TESTS) $(UNIT_BIN)/tlsrec_test
+
+unit: $(UNIT_BIN)/tlsrec_test
+	$<
 
 check:
 	@$(TOP)/selftests/check

@@ -15,4 +15,37 @@
 #define KTO_HAVE_SENDPAGE 1
 #endif
 
+#include <linux/socket.h>
+#include <linux/uio.h>
+
+/* 6.1 predates ITER_SOURCE/ITER_DEST; they equal WRITE/READ. */
+#ifndef ITER_SOURCE
+#define ITER_SOURCE WRITE
+#define ITER_DEST READ
+#endif
+
+#ifndef MSG_SPLICE_PAGES
+#define MSG_SPLICE_PAGES 0
+#endif
+#ifndef MSG_SENDPAGE_NOTLAST
+#define MSG_SENDPAGE_NOTLAST 0
+#endif
+
+#include <linux/fs.h>
+#include <linux/splice.h>
+
+/* Splice from a file through its read_iter (here: our recvmsg). */
+#ifdef KTO_HAVE_SENDPAGE
+#define kto_copy_splice_read generic_file_splice_read
+#else
+#define kto_copy_splice_read copy_splice_read
+#endif
+
+/* get_unaligned_be16() and friends moved in 6.12. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#include <linux/unaligned.h>
+#else
+#include <asm/unaligned.h>
+#endif
+
 #endif /* KTO_COMPAT_H */

@@ -54,6 +54,10 @@ static void build_protos(struct kto_protos *p, const struct proto *base,
 			prot->getsockopt = kto_getsockopt;
 
 			*ops = *base_ops;
+			if (tx == KTO_CONF_SW)
+				kto_tx_build_proto(prot, ops);
+			if (rx == KTO_CONF_SW)
+				kto_rx_build_proto(prot, ops);
 		}
 	}
 }
@@ -142,9 +146,19 @@ static void ctx_detach(struct sock *sk, struct kto_ctx *ctx)
 	write_unlock_bh(&sk->sk_callback_lock);
 }
 
+static void ctx_uninit_dirs(struct sock *sk, struct kto_ctx *ctx)
+{
+	if (ctx->tx_conf == KTO_CONF_SW)
+		kto_stats_add(sk, KTO_STAT_CURR_TX, -1);
+	if (ctx->rx_conf == KTO_CONF_SW)
+		kto_stats_add(sk, KTO_STAT_CURR_RX, -1);
+	kto_tx_uninit(sk, ctx);
+	kto_rx_uninit(sk, ctx);
+}
+
 /*
- * ULP release: tcp_cleanup_ulp() on socket destruction. Normally close()
- * already detached and freed the context; this catches the rest.
+ * ULP release: tcp_cleanup_ulp() on socket destruction. close() normally
+ * detached and freed the context already; this catches the rest.
  */
 void kto_ctx_release(struct sock *sk)
 {
@@ -153,6 +167,7 @@ void kto_ctx_release(struct sock *sk)
 	if (!ctx)
 		return;
 	ctx_detach(sk, ctx);
+	ctx_uninit_dirs(sk, ctx);
 	ctx_free(ctx);
 }
 
@@ -161,50 +176,185 @@ static void kto_close(struct sock *sk, long timeout)
 	struct kto_ctx *ctx = kto_ctx_get(sk);
 	struct proto *base = ctx->sk_proto;
 
+	if (ctx->tx)
+		mutex_lock(&ctx->tx->lock);
 	lock_sock(sk);
+	if (ctx->tx) {
+		long timeo = sock_sndtimeo(sk, 0);
+
+		if (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime)
+			timeo = 0;
+		kto_tx_flush(sk, ctx, timeo);
+	}
 	ctx_detach(sk, ctx);
 	release_sock(sk);
+	if (ctx->tx)
+		mutex_unlock(&ctx->tx->lock);
 
+	ctx_uninit_dirs(sk, ctx);
 	base->close(sk, timeout);
 	ctx_free(ctx);
+}
+
+/* Socket locked. */
+static int set_crypto(struct sock *sk, struct kto_ctx *ctx, sockptr_t optval,
+		      unsigned int optlen, bool tx)
+{
+	const struct kto_crypto *other;
+	const struct kto_cipher *cipher;
+	union kto_crypto_info info;
+	int err;
+
+	if (sockptr_is_null(optval) || optlen < sizeof(info.info))
+		return -EINVAL;
+	/* One key per direction (rekeying is not supported yet). */
+	if ((tx ? ctx->tx_conf : ctx->rx_conf) != KTO_CONF_BASE)
+		return -EBUSY;
+
+	memset(&info, 0, sizeof(info));
+	if (copy_from_sockptr(&info.info, optval, sizeof(info.info)))
+		return -EFAULT;
+	if (info.info.version != TLS_1_2_VERSION &&
+	    info.info.version != TLS_1_3_VERSION)
+		return -EINVAL;
+	/* Both directions speak the same version and cipher. */
+	other = tx ? (ctx->rx ? &ctx->rx->c : NULL) : (ctx->tx ? &ctx->tx->c : NULL);
+	if (other && (other->version != info.info.version ||
+		      other->info.info.cipher_type != info.info.cipher_type))
+		return -EINVAL;
+	cipher = kto_crypto_cipher(info.info.cipher_type);
+	if (!cipher || optlen != kto_crypto_info_size(cipher))
+		return -EINVAL;
+
+	if (copy_from_sockptr(&info, optval, optlen)) {
+		err = -EFAULT;
+		goto out;
+	}
+
+	if (tx) {
+		err = kto_tx_init(sk, ctx, &info);
+		if (err)
+			goto out;
+		ctx->tx_conf = KTO_CONF_SW;
+		kto_stats_add(sk, KTO_STAT_CURR_TX, 1);
+		kto_stats_add(sk, KTO_STAT_TX, 1);
+	} else {
+		err = kto_rx_init(sk, ctx, &info);
+		if (err)
+			goto out;
+		ctx->rx_conf = KTO_CONF_SW;
+		kto_stats_add(sk, KTO_STAT_CURR_RX, 1);
+		kto_stats_add(sk, KTO_STAT_RX, 1);
+	}
+	kto_stats_add(sk, kto_stats_cipher(info.info.cipher_type, tx), 1);
+	update_prot(sk, ctx);
+out:
+	memzero_explicit(&info, sizeof(info));
+	return err;
+}
+
+static int get_crypto(struct kto_ctx *ctx, char __user *optval,
+		      int __user *optlen, bool tx)
+{
+	const struct kto_crypto *c;
+	union kto_crypto_info info;
+	unsigned int size;
+	int len, err = 0;
+
+	if (get_user(len, optlen))
+		return -EFAULT;
+	if (!optval || len < (int)sizeof(info.info))
+		return -EINVAL;
+	if ((tx ? ctx->tx_conf : ctx->rx_conf) == KTO_CONF_BASE)
+		return -EBUSY;
+
+	c = tx ? &ctx->tx->c : &ctx->rx->c;
+	kto_crypto_get_info(c, &info);
+	size = kto_crypto_info_size(c->cipher);
+	if (len == sizeof(info.info))
+		size = sizeof(info.info);
+	else if (len != size)
+		err = -EINVAL;
+	if (!err && copy_to_user(optval, &info, size))
+		err = -EFAULT;
+	memzero_explicit(&info, sizeof(info));
+	return err;
+}
+
+static int get_int(int val, char __user *optval, int __user *optlen)
+{
+	int len;
+
+	if (get_user(len, optlen))
+		return -EFAULT;
+	if (len != sizeof(val))
+		return -EINVAL;
+	if (copy_to_user(optval, &val, sizeof(val)))
+		return -EFAULT;
+	return 0;
 }
 
 static int kto_setsockopt(struct sock *sk, int level, int optname,
 			  sockptr_t optval, unsigned int optlen)
 {
 	struct kto_ctx *ctx = kto_ctx_get(sk);
+	int err;
 
 	if (level != SOL_TLS)
 		return ctx->sk_proto->setsockopt(sk, level, optname, optval,
 						 optlen);
 
+	lock_sock(sk);
 	switch (optname) {
 	case TLS_TX:
 	case TLS_RX:
-		pr_info_once("TLS_TX/TLS_RX: record layer not implemented in this build\n");
-		return -EOPNOTSUPP;
+		err = set_crypto(sk, ctx, optval, optlen, optname == TLS_TX);
+		break;
+	case TLS_TX_ZEROCOPY_RO:
+		err = kto_tx_setsockopt_zc(ctx, optval, optlen);
+		break;
+	case TLS_RX_EXPECT_NO_PAD:
+		err = kto_rx_setsockopt_no_pad(sk, ctx, optval, optlen);
+		break;
 	default:
-		return -ENOPROTOOPT;
+		err = -ENOPROTOOPT;
+		break;
 	}
+	release_sock(sk);
+	return err;
 }
 
 static int kto_getsockopt(struct sock *sk, int level, int optname,
 			  char __user *optval, int __user *optlen)
 {
 	struct kto_ctx *ctx = kto_ctx_get(sk);
+	int err;
 
 	if (level != SOL_TLS)
 		return ctx->sk_proto->getsockopt(sk, level, optname, optval,
 						 optlen);
 
+	lock_sock(sk);
 	switch (optname) {
 	case TLS_TX:
 	case TLS_RX:
-		/* No key installed in this direction. */
-		return -EBUSY;
+		err = get_crypto(ctx, optval, optlen, optname == TLS_TX);
+		break;
+	case TLS_TX_ZEROCOPY_RO:
+		err = get_int(ctx->zc_ro, optval, optlen);
+		break;
+	case TLS_RX_EXPECT_NO_PAD:
+		err = -EINVAL;
+		if (ctx->rx_conf == KTO_CONF_SW &&
+		    ctx->rx->c.version == TLS_1_3_VERSION)
+			err = get_int(ctx->rx->no_pad, optval, optlen);
+		break;
 	default:
-		return -ENOPROTOOPT;
+		err = -ENOPROTOOPT;
+		break;
 	}
+	release_sock(sk);
+	return err;
 }
 
 int kto_ctx_init(void)

@@ -3,24 +3,126 @@
  * ktls-offload: internal declarations, grouped by the file that defines them.
  *
  * Every socket that attaches our ULP gets a struct kto_ctx, reachable through
- * inet_csk(sk)->icsk_ulp_data. Its lifetime is: kto_ctx_attach() (ULP init,
- * socket locked) until kto_close() (or the ULP release hook for sockets that
- * are destroyed without close), freed after an RCU grace period because
- * sock_diag readers look at it under rcu_read_lock().
+ * inet_csk(sk)->icsk_ulp_data. It lives from kto_ctx_attach() (ULP init,
+ * socket locked) until close (or the ULP release hook), and is freed after an
+ * RCU grace period. Each direction with a key has its own state: struct
+ * kto_tx (tx.c) and struct kto_rx (rx.c), both built on struct kto_crypto
+ * (crypto.c).
  */
 #ifndef KTO_KTLS_H
 #define KTO_KTLS_H
 
 #include <linux/types.h>
+#include <linux/mutex.h>
 #include <linux/net.h>
+#include <linux/scatterlist.h>
+#include <linux/tls.h>
+#include <linux/workqueue.h>
 #include <net/sock.h>
 #include <net/inet_connection_sock.h>
+
+/* Content types (RFC 8446 5.1) that the record layer itself uses. */
+#define KTO_TYPE_DATA		23
+
+/* Record layout limits (RFC 8446 5.1/5.2, RFC 5246 6.2). */
+#define KTO_HDR_LEN		5
+#define KTO_MAX_PLAIN		(1 << 14)
+#define KTO_TAG_LEN		16
+#define KTO_MAX_EXPLICIT	8
+/* Largest record on the wire we build or accept: header, explicit nonce,
+ * plaintext, TLS 1.3 content type byte, tag.
+ */
+#define KTO_MAX_RECORD		(KTO_HDR_LEN + KTO_MAX_EXPLICIT + KTO_MAX_PLAIN + \
+				 1 + KTO_TAG_LEN)
+/* Scatterlist entries for a record buffer (it may be vmalloc'ed) + AAD. */
+#define KTO_SG_MAX		(DIV_ROUND_UP(KTO_MAX_RECORD, PAGE_SIZE) + 2)
 
 /* Per-direction configuration, as in the proto table indices. */
 enum kto_conf {
 	KTO_CONF_BASE,	/* ULP attached, no key for this direction */
 	KTO_CONF_SW,	/* records processed by this module */
 	KTO_CONF_NUM,
+};
+
+/* Any of the crypto_info structs of <linux/tls.h> we accept. */
+union kto_crypto_info {
+	struct tls_crypto_info info;
+	struct tls12_crypto_info_aes_gcm_128 aes_gcm_128;
+	struct tls12_crypto_info_aes_gcm_256 aes_gcm_256;
+	struct tls12_crypto_info_aes_ccm_128 aes_ccm_128;
+	struct tls12_crypto_info_chacha20_poly1305 chacha20_poly1305;
+};
+
+struct kto_cipher;
+
+/* One direction's AEAD, nonce and sequence state. */
+struct kto_crypto {
+	const struct kto_cipher *cipher;
+	struct crypto_aead *aead;
+	struct aead_request *req;	/* preallocated: no per-record alloc */
+	u16 version;			/* TLS_1_2_VERSION or TLS_1_3_VERSION */
+	u8 explicit_len;		/* explicit nonce bytes on the wire */
+	u8 tail_len;			/* tag, plus the TLS 1.3 type byte */
+	bool exhausted;			/* all 2^64 sequence numbers used */
+	bool tx;
+	u8 iv[12];			/* salt || iv (static nonce part) */
+	u8 explicit[KTO_MAX_EXPLICIT];	/* TX, TLS 1.2 GCM/CCM: next explicit nonce */
+	u64 seq;			/* next record sequence number */
+	union kto_crypto_info info;	/* as installed, for getsockopt */
+	u8 aad[16];
+	struct scatterlist sg_in[KTO_SG_MAX];
+	struct scatterlist sg_out[KTO_SG_MAX];
+};
+
+struct kto_tx {
+	struct kto_crypto c;
+	struct sock *sk;
+	/*
+	 * One record buffer: an open record collects plaintext at
+	 * buf + prepend; once closed it is encrypted in place and pushed to
+	 * TCP from push_off to rec_len. Only one record is in flight.
+	 */
+	u8 *buf;
+	u32 plain_len;		/* plaintext bytes of the open record */
+	u32 rec_len;		/* closed record: bytes on the wire */
+	u32 push_off;		/* closed record: bytes already given to TCP */
+	u8 open_type;		/* content type of the open record */
+	int err;		/* sticky write error */
+	struct mutex lock;	/* serialises writers across sleeps */
+	struct work_struct work;	/* pushes a closed record on write space */
+	unsigned long flags;
+};
+
+enum {
+	KTO_TX_WORK_PENDING,
+	KTO_TX_CLOSING,
+};
+
+/* A decrypted record set aside by MSG_PEEK so the buffer can take the next. */
+struct kto_rec {
+	struct list_head list;
+	u32 len;
+	u32 off;
+	u8 type;
+	u8 data[];
+};
+
+struct kto_rx {
+	struct kto_crypto c;
+	u8 *buf;		/* one ciphertext record, decrypted in place */
+	u32 have;		/* ciphertext bytes read into buf */
+	u32 need;		/* bytes of the whole record (0: header unknown) */
+	/* When decrypted: plaintext at buf + plain_off, plain_len long. */
+	bool decrypted;
+	u8 type;
+	u32 plain_off;
+	u32 plain_len;
+	struct list_head peeked;	/* struct kto_rec, before buf's record */
+	bool no_pad;		/* TLS_RX_EXPECT_NO_PAD */
+	bool stopped;		/* framing error reported: no more records */
+	int err;		/* sticky decrypt error (-EBADMSG) */
+	bool ready;		/* a whole record can be read: for poll */
+	struct mutex lock;	/* one reader at a time across sleeps */
 };
 
 struct kto_ctx {
@@ -31,8 +133,11 @@ struct kto_ctx {
 	void (*sk_write_space)(struct sock *sk);
 	void (*sk_data_ready)(struct sock *sk);
 
-	u8 tx_conf:2;
-	u8 rx_conf:2;
+	u8 tx_conf;
+	u8 rx_conf;
+	bool zc_ro;		/* TLS_TX_ZEROCOPY_RO (accepted; we always copy) */
+	struct kto_tx *tx;
+	struct kto_rx *rx;
 
 	struct rcu_head rcu;
 };
@@ -48,5 +153,63 @@ int kto_ctx_init(void);
 void kto_ctx_uninit(void);
 int kto_ctx_attach(struct sock *sk);
 void kto_ctx_release(struct sock *sk);
+
+/* crypto.c */
+const struct kto_cipher *kto_crypto_cipher(u16 cipher_type);
+unsigned int kto_crypto_info_size(const struct kto_cipher *cipher);
+int kto_crypto_init(struct kto_crypto *c, const union kto_crypto_info *info,
+		    bool tx);
+void kto_crypto_uninit(struct kto_crypto *c);
+void kto_crypto_get_info(const struct kto_crypto *c,
+			 union kto_crypto_info *out);
+int kto_crypto_seal(struct kto_crypto *c, u8 *rec, u32 plain_len, u8 type);
+int kto_crypto_open(struct kto_crypto *c, u8 *rec, u32 rec_len,
+		    u32 *plain_off, u32 *plain_len, u8 *type);
+int kto_sg_set_buf(struct scatterlist *sg, int max, void *buf,
+		   unsigned int len);
+
+/* tx.c */
+int kto_tx_init(struct sock *sk, struct kto_ctx *ctx,
+		const union kto_crypto_info *info);
+void kto_tx_uninit(struct sock *sk, struct kto_ctx *ctx);
+void kto_tx_flush(struct sock *sk, struct kto_ctx *ctx, long timeo);
+void kto_tx_build_proto(struct proto *prot, struct proto_ops *ops);
+int kto_tx_setsockopt_zc(struct kto_ctx *ctx, sockptr_t optval,
+			 unsigned int optlen);
+
+/* rx.c */
+int kto_rx_init(struct sock *sk, struct kto_ctx *ctx,
+		const union kto_crypto_info *info);
+void kto_rx_uninit(struct sock *sk, struct kto_ctx *ctx);
+void kto_rx_build_proto(struct proto *prot, struct proto_ops *ops);
+int kto_rx_setsockopt_no_pad(struct sock *sk, struct kto_ctx *ctx,
+			     sockptr_t optval, unsigned int optlen);
+
+/* stats.c */
+enum kto_stat {
+	KTO_STAT_CURR_TX,
+	KTO_STAT_CURR_RX,
+	KTO_STAT_TX,
+	KTO_STAT_RX,
+	KTO_STAT_TX_RECORDS,
+	KTO_STAT_RX_RECORDS,
+	KTO_STAT_DECRYPT_ERROR,
+	KTO_STAT_RX_BAD_RECORD,
+	KTO_STAT_RX_NO_PAD_VIOLATION,
+	KTO_STAT_TX_AES_GCM_128,
+	KTO_STAT_TX_AES_GCM_256,
+	KTO_STAT_TX_AES_CCM_128,
+	KTO_STAT_TX_CHACHA20_POLY1305,
+	KTO_STAT_RX_AES_GCM_128,
+	KTO_STAT_RX_AES_GCM_256,
+	KTO_STAT_RX_AES_CCM_128,
+	KTO_STAT_RX_CHACHA20_POLY1305,
+	KTO_STAT_NUM,
+};
+
+int kto_stats_init(void);
+void kto_stats_uninit(void);
+void kto_stats_add(const struct sock *sk, enum kto_stat stat, long n);
+enum kto_stat kto_stats_cipher(u16 cipher_type, bool tx);
 
 #endif /* KTO_KTLS_H */

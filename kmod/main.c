@@ -30,9 +30,12 @@ static int __init kto_mod_init(void)
 	}
 	strscpy(kto_ulp_ops.name, ulp_name, sizeof(kto_ulp_ops.name));
 
-	err = kto_ctx_init();
+	err = kto_stats_init();
 	if (err)
 		return err;
+	err = kto_ctx_init();
+	if (err)
+		goto err_stats;
 
 	err = tcp_register_ulp(&kto_ulp_ops);
 	if (err == -EEXIST) {
@@ -50,6 +53,8 @@ static int __init kto_mod_init(void)
 
 err_ctx:
 	kto_ctx_uninit();
+err_stats:
+	kto_stats_uninit();
 	return err;
 }
 
@@ -57,6 +62,7 @@ static void __exit kto_mod_exit(void)
 {
 	tcp_unregister_ulp(&kto_ulp_ops);
 	kto_ctx_uninit();
+	kto_stats_uninit();
 }
 
 module_init(kto_mod_init);

@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * AEAD setup per cipher, nonce and additional data construction, sealing
+ * and opening one record in place. Shared by TX and RX.
+ *
+ * Nonces (RFC 5288 3, RFC 6655 3, RFC 7905 2, RFC 8446 5.3):
+ *   TLS 1.2 AES-GCM/CCM: salt(4) || explicit(8), the explicit part on the wire
+ *   TLS 1.2 ChaCha20, TLS 1.3: iv(12) XOR (0^32 || seq(64))
+ * Additional data: TLS 1.2: seq || type || version || plaintext length;
+ * TLS 1.3: the record header.
+ */
+#include <crypto/aead.h>
+#include <linux/kernel.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/vmalloc.h>
+
+#include "ktls.h"
+
+struct kto_cipher {
+	u16 type;
+	u16 info_size;
+	u8 key_size;
+	u8 salt_size;
+	u8 iv_size;
+	u8 key_off;
+	u8 salt_off;
+	u8 iv_off;
+	u8 seq_off;
+	bool ccm;
+	bool explicit_nonce;	/* TLS 1.2 carries the nonce's iv part on the wire */
+	const char *alg;
+};
+
+#define KTO_CIPHER(_type, _st, _alg, _ccm, _explicit) {			\
+	.type = _type,							\
+	.info_size = sizeof(struct _st),				\
+	.key_size = sizeof_field(struct _st, key),			\
+	.salt_size = sizeof_field(struct _st, salt),			\
+	.iv_size = sizeof_field(struct _st, iv),			\
+	.key_off = offsetof(struct _st, key),				\
+	.salt_off = offsetof(struct _st, salt),				\
+	.iv_off = offsetof(struct _st, iv),				\
+	.seq_off = offsetof(struct _st, rec_seq),			\
+	.ccm = _ccm,							\
+	.explicit_nonce = _explicit,					\
+	.alg = _alg,							\
+}
+
+static const struct kto_cipher kto_ciphers[] = {
+	KTO_CIPHER(TLS_CIPHER_AES_GCM_128, tls12_crypto_info_aes_gcm_128,
+		   "gcm(aes)", false, true),
+	KTO_CIPHER(TLS_CIPHER_AES_GCM_256, tls12_crypto_info_aes_gcm_256,
+		   "gcm(aes)", false, true),
+	KTO_CIPHER(TLS_CIPHER_AES_CCM_128, tls12_crypto_info_aes_ccm_128,
+		   "ccm(aes)", true, true),
+	KTO_CIPHER(TLS_CIPHER_CHACHA20_POLY1305,
+		   tls12_crypto_info_chacha20_poly1305,
+		   "rfc7539(chacha20,poly1305)", false, false),
+};
+
+const struct kto_cipher *kto_crypto_cipher(u16 cipher_type)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(kto_ciphers); i++)
+		if (kto_ciphers[i].type == cipher_type)
+			return &kto_ciphers[i];
+	return NULL;
+}
+
+unsigned int kto_crypto_info_size(const struct kto_cipher *cipher)
+{
+	return cipher->info_size;
+}
+
+/* Describe a kmalloc'ed or vmalloc'ed buffer; returns entries used. */
+int kto_sg_set_buf(struct scatterlist *sg, int max, void *buf,
+		   unsigned int len)
+{
+	int n = 0;
+
+	if (!is_vmalloc_addr(buf)) {
+		if (max < 1)
+			return -EINVAL;
+		sg_set_buf(sg, buf, len);
+		return 1;
+	}
+	while (len) {
+		unsigned int off = offset_in_page(buf);
+		unsigned int chunk = min_t(unsigned int, len, PAGE_SIZE - off);
+
+		if (n == max)
+			return -EINVAL;
+		sg_set_page(&sg[n++], vmalloc_to_page(buf), chunk, off);
+		buf += chunk;
+		len -= chunk;
+	}
+	return n;
+}
+
+int kto_crypto_init(struct kto_crypto *c, const union kto_crypto_info *info,
+		    bool tx)
+{
+	const struct kto_cipher *cipher = kto_crypto_cipher(info->info.cipher_type);
+	const u8 *base = (const u8 *)info;
+	int err;
+
+	if (!cipher)
+		return -EINVAL;
+
+	c->cipher = cipher;
+	c->version = info->info.version;
+	c->tx = tx;
+	c->explicit_len = (c->version == TLS_1_2_VERSION &&
+			   cipher->explicit_nonce) ? cipher->iv_size : 0;
+	c->tail_len = KTO_TAG_LEN + (c->version == TLS_1_3_VERSION ? 1 : 0);
+	memcpy(c->iv, base + cipher->salt_off, cipher->salt_size);
+	memcpy(c->iv + cipher->salt_size, base + cipher->iv_off, cipher->iv_size);
+	if (tx && c->explicit_len)
+		memcpy(c->explicit, base + cipher->iv_off, c->explicit_len);
+	c->seq = get_unaligned_be64(base + cipher->seq_off);
+	memcpy(&c->info, info, cipher->info_size);
+
+	c->aead = crypto_alloc_aead(cipher->alg, 0, 0);
+	if (IS_ERR(c->aead)) {
+		err = PTR_ERR(c->aead);
+		c->aead = NULL;
+		pr_warn_ratelimited("cannot allocate %s: %d\n", cipher->alg, err);
+		goto err;
+	}
+	err = crypto_aead_setkey(c->aead, base + cipher->key_off,
+				 cipher->key_size);
+	if (err)
+		goto err;
+	err = crypto_aead_setauthsize(c->aead, KTO_TAG_LEN);
+	if (err)
+		goto err;
+
+	c->req = kmalloc(sizeof(*c->req) + crypto_aead_reqsize(c->aead),
+			 GFP_KERNEL);
+	if (!c->req) {
+		err = -ENOMEM;
+		goto err;
+	}
+	aead_request_set_tfm(c->req, c->aead);
+	return 0;
+
+err:
+	kto_crypto_uninit(c);
+	return err;
+}
+
+void kto_crypto_uninit(struct kto_crypto *c)
+{
+	kfree_sensitive(c->req);
+	c->req = NULL;
+	if (c->aead)
+		crypto_free_aead(c->aead);	/* zeroes the expanded key */
+	c->aead = NULL;
+	memzero_explicit(c->iv, sizeof(c->iv));
+	memzero_explicit(c->explicit, sizeof(c->explicit));
+	memzero_explicit(&c->info, sizeof(c->info));
+}
+
+void kto_crypto_get_info(const struct kto_crypto *c,
+			 union kto_crypto_info *out)
+{
+	const struct kto_cipher *cipher = c->cipher;
+	u8 *base = (u8 *)out;
+
+	memcpy(out, &c->info, cipher->info_size);
+	put_unaligned_be64(c->seq, base + cipher->seq_off);
+	if (c->tx && c->explicit_len)
+		memcpy(base + cipher->iv_off, c->explicit, c->explicit_len);
+}
+
+/* Build the AEAD IV for the record with sequence number c->seq. */
+static void make_nonce(const struct kto_crypto *c, const u8 *explicit,
+		       u8 *iv)
+{
+	u8 nonce[12];
+	int i;
+
+	if (c->explicit_len) {
+		memcpy(nonce, c->iv, c->cipher->salt_size);
+		memcpy(nonce + c->cipher->salt_size, explicit, c->explicit_len);
+	} else {
+		memcpy(nonce, c->iv, sizeof(nonce));
+		for (i = 0; i < 8; i++)
+			nonce[4 + i] ^= (u8)(c->seq >> (56 - 8 * i));
+	}
+
+	if (c->cipher->ccm) {
+		/* RFC 3610 counter block: flags (L' = 15 - 12 - 1), nonce, counter */
+		memset(iv, 0, 16);
+		iv[0] = 2;
+		memcpy(iv + 1, nonce, sizeof(nonce));
+	} else {
+		memcpy(iv, nonce, sizeof(nonce));
+	}
+	memzero_explicit(nonce, sizeof(nonce));
+}
+
+static unsigned int make_aad(struct kto_crypto *c, const u8 *hdr, u8 type,
+			     u32 plain_len)
+{
+	if (c->version == TLS_1_3_VERSION) {
+		memcpy(c->aad, hdr, KTO_HDR_LEN);
+		return KTO_HDR_LEN;
+	}
+	put_unaligned_be64(c->seq, c->aad);
+	c->aad[8] = type;
+	c->aad[9] = TLS_1_2_VERSION_MAJOR;
+	c->aad[10] = TLS_1_2_VERSION_MINOR;
+	put_unaligned_be16(plain_len, c->aad + 11);
+	return 13;
+}
+
+static int run_aead(struct kto_crypto *c, void *data, unsigned int buf_len,
+		    unsigned int crypt_len, unsigned int aad_len, u8 *iv,
+		    bool enc)
+{
+	DECLARE_CRYPTO_WAIT(wait);
+	int n, err;
+
+	sg_init_table(c->sg_in, KTO_SG_MAX);
+	sg_set_buf(&c->sg_in[0], c->aad, aad_len);
+	n = kto_sg_set_buf(&c->sg_in[1], KTO_SG_MAX - 1, data, buf_len);
+	if (n < 0)
+		return n;
+	sg_mark_end(&c->sg_in[n]);
+
+	aead_request_set_callback(c->req, CRYPTO_TFM_REQ_MAY_BACKLOG,
+				  crypto_req_done, &wait);
+	aead_request_set_ad(c->req, aad_len);
+	aead_request_set_crypt(c->req, c->sg_in, c->sg_in, crypt_len, iv);
+	/* The request may complete asynchronously (cryptd): wait for it. */
+	err = crypto_wait_req(enc ? crypto_aead_encrypt(c->req) :
+			      crypto_aead_decrypt(c->req), &wait);
+	return err;
+}
+
+/* Advance to the next sequence number; refuse to ever reuse one. */
+static void next_seq(struct kto_crypto *c)
+{
+	if (c->seq == U64_MAX)
+		c->exhausted = true;
+	else
+		c->seq++;
+}
+
+/*
+ * Seal the record at @rec: the plaintext is at rec + KTO_HDR_LEN +
+ * explicit_len; there is room after it for the tail. Writes the header and
+ * explicit nonce; returns the record's length on the wire or -errno.
+ */
+int kto_crypto_seal(struct kto_crypto *c, u8 *rec, u32 plain_len, u8 type)
+{
+	u8 *data = rec + KTO_HDR_LEN + c->explicit_len;
+	u32 inner_len = plain_len;
+	u32 wire_len;
+	u8 iv[16];
+	unsigned int aad_len;
+	int err;
+
+	if (c->exhausted)
+		return -EKEYEXPIRED;
+
+	if (c->version == TLS_1_3_VERSION) {
+		data[inner_len++] = type;
+		rec[0] = KTO_TYPE_DATA;
+	} else {
+		rec[0] = type;
+	}
+	wire_len = c->explicit_len + inner_len + KTO_TAG_LEN;
+	rec[1] = TLS_1_2_VERSION_MAJOR;
+	rec[2] = TLS_1_2_VERSION_MINOR;
+	put_unaligned_be16(wire_len, rec + 3);
+	if (c->explicit_len)
+		memcpy(rec + KTO_HDR_LEN, c->explicit, c->explicit_len);
+
+	make_nonce(c, c->explicit, iv);
+	aad_len = make_aad(c, rec, type, plain_len);
+	err = run_aead(c, data, inner_len + KTO_TAG_LEN, inner_len, aad_len,
+		       iv, true);
+	memzero_explicit(iv, sizeof(iv));
+	if (err)
+		return err;
+
+	if (c->explicit_len) {
+		int i;
+
+		/* Big-endian increment of the explicit nonce counter. */
+		for (i = c->explicit_len - 1; i >= 0 && !++c->explicit[i]; i--)
+			;
+	}
+	next_seq(c);
+	return KTO_HDR_LEN + wire_len;
+}
+
+/*
+ * Open the whole record at @rec (header included, lengths already checked
+ * by the caller) in place. On success the plaintext is at rec + *plain_off.
+ */
+int kto_crypto_open(struct kto_crypto *c, u8 *rec, u32 rec_len,
+		    u32 *plain_off, u32 *plain_len, u8 *type)
+{
+	u32 off = KTO_HDR_LEN + c->explicit_len;
+	u32 clen;
+	u8 iv[16];
+	unsigned int aad_len;
+	u8 *data = rec + off;
+	int err;
+
+	if (c->exhausted)
+		return -EKEYEXPIRED;
+	if (rec_len < off + c->tail_len)
+		return -EBADMSG;
+	clen = rec_len - off;
+
+	make_nonce(c, rec + KTO_HDR_LEN, iv);
+	aad_len = make_aad(c, rec, rec[0], clen - KTO_TAG_LEN);
+	err = run_aead(c, data, clen, clen, aad_len, iv, false);
+	memzero_explicit(iv, sizeof(iv));
+	if (err)
+		return err == -EBADMSG ? -EBADMSG : err;
+
+	clen -= KTO_TAG_LEN;
+	if (c->version == TLS_1_3_VERSION) {
+		/* Inner plaintext: content || type || zeros (RFC 8446 5.4). */
+		while (clen && !data[clen - 1])
+			clen--;
+		if (!clen)
+			return -EBADMSG;
+		*type = data[--clen];
+	} else {
+		*type = rec[0];
+	}
+	next_seq(c);
+	*plain_off = off;
+	*plain_len = clen;
+	return 0;
+}

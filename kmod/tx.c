@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Transmit: sendmsg, sendpage (6.1) and spliced pages (6.12), record
+ * building, sealing, and pushing records into TCP.
+ *
+ * Locking: tx->lock (a mutex) is taken before lock_sock() by every writer,
+ * because pushing into TCP may sleep with the socket lock released, and
+ * another writer must not touch the record buffer meanwhile.
+ */
+#include <linux/module.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+#include <net/tcp.h>
+
+#include "ktls.h"
+
+static u32 prepend(const struct kto_tx *tx)
+{
+	return KTO_HDR_LEN + tx->c.explicit_len;
+}
+
+/*
+ * Give the rest of the closed record to TCP. Returns 0 once all of it is
+ * queued in TCP, or -errno (-EAGAIN when it would block).
+ */
+static int tx_push(struct sock *sk, struct kto_tx *tx, int flags)
+{
+	while (tx->push_off < tx->rec_len) {
+		struct kvec kv = {
+			.iov_base = tx->buf + tx->push_off,
+			.iov_len = tx->rec_len - tx->push_off,
+		};
+		struct msghdr m = {
+			.msg_flags = flags & (MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE),
+		};
+		int n;
+
+		iov_iter_kvec(&m.msg_iter, ITER_SOURCE, &kv, 1, kv.iov_len);
+		n = tcp_sendmsg_locked(sk, &m, kv.iov_len);
+		if (n < 0)
+			return n;
+		if (!n)
+			return -EAGAIN;
+		tx->push_off += n;
+	}
+	tx->rec_len = 0;
+	tx->push_off = 0;
+	return 0;
+}
+
+/* Seal the open record; the caller pushes it. */
+static int tx_close_record(struct sock *sk, struct kto_tx *tx)
+{
+	int len;
+
+	len = kto_crypto_seal(&tx->c, tx->buf, tx->plain_len, tx->open_type);
+	if (len < 0) {
+		/* The buffer may be half-encrypted: nothing sane to send. */
+		tx->err = len;
+		return len;
+	}
+	tx->rec_len = len;
+	tx->push_off = 0;
+	tx->plain_len = 0;
+	kto_stats_add(sk, KTO_STAT_TX_RECORDS, 1);
+	return 0;
+}
+
+static int tx_close_and_push(struct sock *sk, struct kto_tx *tx, int flags)
+{
+	int err = 0;
+
+	if (tx->plain_len)
+		err = tx_close_record(sk, tx);
+	if (!err)
+		err = tx_push(sk, tx, flags);
+	return err;
+}
+
+/*
+ * Append @from to the record stream as records of @type. @flags are the
+ * caller's MSG_* flags; MSG_MORE keeps the last record open. Returns the
+ * bytes taken, or -errno if none were.
+ */
+static int tx_send(struct sock *sk, struct kto_tx *tx, struct iov_iter *from,
+		   u8 type, int flags)
+{
+	bool more = flags & (MSG_MORE | MSG_SENDPAGE_NOTLAST);
+	int push_flags = flags & (MSG_DONTWAIT | MSG_NOSIGNAL);
+	size_t copied = 0;
+	int err = 0;
+
+	if (tx->err)
+		return tx->err;
+
+	/* A record holds one content type. */
+	if (tx->plain_len && tx->open_type != type) {
+		err = tx_close_and_push(sk, tx, push_flags);
+		if (err)
+			goto out;
+	}
+
+	while (iov_iter_count(from)) {
+		size_t n, got;
+
+		if (tx->rec_len) {
+			err = tx_push(sk, tx, push_flags | MSG_MORE);
+			if (err)
+				goto out;
+		}
+		if (!tx->plain_len)
+			tx->open_type = type;
+
+		n = min_t(size_t, iov_iter_count(from),
+			  KTO_MAX_PLAIN - tx->plain_len);
+		got = copy_from_iter(tx->buf + prepend(tx) + tx->plain_len, n,
+				     from);
+		tx->plain_len += got;
+		copied += got;
+		if (got != n) {
+			err = -EFAULT;
+			goto out;
+		}
+
+		if (tx->plain_len == KTO_MAX_PLAIN ||
+		    (!iov_iter_count(from) && !more)) {
+			err = tx_close_record(sk, tx);
+			if (err)
+				goto out;
+			err = tx_push(sk, tx, push_flags |
+				      (iov_iter_count(from) || more ? MSG_MORE : 0));
+			if (err)
+				goto out;
+		}
+	}
+
+	/* An empty write without MSG_MORE still ends the open record. */
+	if (!more && tx->plain_len)
+		err = tx_close_and_push(sk, tx, push_flags);
+out:
+	if (copied)
+		return copied;
+	return err;
+}
+
+static int parse_cmsg(struct msghdr *msg, u8 *type)
+{
+	struct cmsghdr *cmsg;
+	int err = -EINVAL;
+
+	for_each_cmsghdr(cmsg, msg) {
+		if (!CMSG_OK(msg, cmsg))
+			return -EINVAL;
+		if (cmsg->cmsg_level != SOL_TLS)
+			continue;
+		if (cmsg->cmsg_type != TLS_SET_RECORD_TYPE ||
+		    cmsg->cmsg_len < CMSG_LEN(sizeof(*type)))
+			return -EINVAL;
+		/* A record of another type cannot be left open. */
+		if (msg->msg_flags & MSG_MORE)
+			return -EINVAL;
+		*type = *(u8 *)CMSG_DATA(cmsg);
+		err = 0;
+	}
+	return err;
+}
+
+static int kto_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
+{
+	struct kto_tx *tx = kto_ctx_get(sk)->tx;
+	int flags = msg->msg_flags;
+	u8 type = KTO_TYPE_DATA;
+	int ret;
+
+	if (flags & ~(MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL | MSG_CMSG_COMPAT |
+		      MSG_SPLICE_PAGES | MSG_EOR | MSG_SENDPAGE_NOPOLICY))
+		return -EOPNOTSUPP;
+	if ((flags & MSG_MORE) && (flags & MSG_EOR))
+		return -EINVAL;
+
+	mutex_lock(&tx->lock);
+	lock_sock(sk);
+	if (msg->msg_controllen) {
+		ret = parse_cmsg(msg, &type);
+		if (ret)
+			goto out;
+	}
+	ret = tx_send(sk, tx, &msg->msg_iter, type, flags);
+out:
+	release_sock(sk);
+	mutex_unlock(&tx->lock);
+	return ret;
+}
+
+#ifdef KTO_HAVE_SENDPAGE
+static int kto_sendpage(struct sock *sk, struct page *page, int offset,
+			size_t size, int flags)
+{
+	struct kto_tx *tx = kto_ctx_get(sk)->tx;
+	struct bio_vec bv;
+	struct iov_iter it;
+	int ret;
+
+	if (flags & ~(MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL |
+		      MSG_SENDPAGE_NOTLAST | MSG_SENDPAGE_NOPOLICY))
+		return -EOPNOTSUPP;
+
+	bv.bv_page = page;
+	bv.bv_offset = offset;
+	bv.bv_len = size;
+	iov_iter_bvec(&it, ITER_SOURCE, &bv, 1, size);
+
+	mutex_lock(&tx->lock);
+	lock_sock(sk);
+	ret = tx_send(sk, tx, &it, KTO_TYPE_DATA, flags);
+	release_sock(sk);
+	mutex_unlock(&tx->lock);
+	return ret;
+}
+#endif
+
+/* End of a splice or sendfile: the last record may have been left open. */
+static void kto_splice_eof(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+	struct kto_tx *tx = kto_ctx_get(sk)->tx;
+
+	mutex_lock(&tx->lock);
+	lock_sock(sk);
+	if (!tx->err && tx->plain_len)
+		tx_close_and_push(sk, tx, MSG_NOSIGNAL);
+	release_sock(sk);
+	mutex_unlock(&tx->lock);
+}
+
+/* Socket locked (inet_shutdown). Flush before TCP sends its FIN. */
+static void kto_shutdown(struct sock *sk, int how)
+{
+	struct kto_ctx *ctx = kto_ctx_get(sk);
+	struct kto_tx *tx = ctx->tx;
+
+	/* A writer holding the mutex is mid-send and owns the buffer. */
+	if ((how & SEND_SHUTDOWN) && mutex_trylock(&tx->lock)) {
+		if (!tx->err)
+			tx_close_and_push(sk, tx, MSG_NOSIGNAL);
+		mutex_unlock(&tx->lock);
+	}
+	ctx->sk_proto->shutdown(sk, how);
+}
+
+/* Flush on close: the open record and any unsent part of the last one. */
+void kto_tx_flush(struct sock *sk, struct kto_ctx *ctx, long timeo)
+{
+	struct kto_tx *tx = ctx->tx;
+
+	if (tx->err || (!tx->plain_len && !tx->rec_len))
+		return;
+	if (sk->sk_state != TCP_ESTABLISHED && sk->sk_state != TCP_CLOSE_WAIT)
+		return;
+	tx_close_and_push(sk, tx, MSG_NOSIGNAL | (timeo ? 0 : MSG_DONTWAIT));
+}
+
+static void tx_work(struct work_struct *work)
+{
+	struct kto_tx *tx = container_of(work, struct kto_tx, work);
+	struct sock *sk = tx->sk;
+
+	if (test_bit(KTO_TX_CLOSING, &tx->flags))
+		return;
+	clear_bit(KTO_TX_WORK_PENDING, &tx->flags);
+	/* A writer holding the mutex pushes the record itself. */
+	if (!mutex_trylock(&tx->lock))
+		return;
+	lock_sock(sk);
+	if (tx->rec_len && !tx->err)
+		tx_push(sk, tx, MSG_DONTWAIT | MSG_NOSIGNAL);
+	release_sock(sk);
+	mutex_unlock(&tx->lock);
+}
+
+/* TCP made room (softirq or backlog, socket spinlock held). */
+static void kto_write_space(struct sock *sk)
+{
+	struct kto_ctx *ctx = kto_ctx_get(sk);
+	struct kto_tx *tx = ctx->tx;
+
+	if (READ_ONCE(tx->rec_len) &&
+	    !test_and_set_bit(KTO_TX_WORK_PENDING, &tx->flags))
+		schedule_work(&tx->work);
+	ctx->sk_write_space(sk);
+}
+
+int kto_tx_setsockopt_zc(struct kto_ctx *ctx, sockptr_t optval,
+			 unsigned int optlen)
+{
+	unsigned int val;
+
+	if (sockptr_is_null(optval) || optlen != sizeof(val))
+		return -EINVAL;
+	if (copy_from_sockptr(&val, optval, sizeof(val)))
+		return -EFAULT;
+	if (val > 1)
+		return -EINVAL;
+	/* We always copy, so this hint changes nothing but what we report. */
+	ctx->zc_ro = val;
+	return 0;
+}
+
+/* Socket locked. On error nothing is left allocated or installed. */
+int kto_tx_init(struct sock *sk, struct kto_ctx *ctx,
+		const union kto_crypto_info *info)
+{
+	struct kto_tx *tx;
+	int err;
+
+	tx = kzalloc(sizeof(*tx), GFP_KERNEL);
+	if (!tx)
+		return -ENOMEM;
+	tx->buf = kvmalloc(KTO_MAX_RECORD, GFP_KERNEL);
+	if (!tx->buf) {
+		err = -ENOMEM;
+		goto err_free;
+	}
+	err = kto_crypto_init(&tx->c, info, true);
+	if (err)
+		goto err_free;
+
+	tx->sk = sk;
+	mutex_init(&tx->lock);
+	INIT_WORK(&tx->work, tx_work);
+	ctx->tx = tx;
+
+	write_lock_bh(&sk->sk_callback_lock);
+	sk->sk_write_space = kto_write_space;
+	write_unlock_bh(&sk->sk_callback_lock);
+	return 0;
+
+err_free:
+	kvfree(tx->buf);
+	kfree(tx);
+	return err;
+}
+
+/*
+ * After the socket's callbacks were restored (no new work can be queued):
+ * stop the work, then free. Called without the socket lock.
+ */
+void kto_tx_uninit(struct sock *sk, struct kto_ctx *ctx)
+{
+	struct kto_tx *tx = ctx->tx;
+
+	if (!tx)
+		return;
+	set_bit(KTO_TX_CLOSING, &tx->flags);
+	cancel_work_sync(&tx->work);
+	kto_crypto_uninit(&tx->c);
+	kvfree_sensitive(tx->buf, KTO_MAX_RECORD);
+	kfree_sensitive(tx);
+	ctx->tx = NULL;
+}
+
+void kto_tx_build_proto(struct proto *prot, struct proto_ops *ops)
+{
+	prot->sendmsg = kto_sendmsg;
+#ifdef KTO_HAVE_SENDPAGE
+	prot->sendpage = kto_sendpage;
+#endif
+	prot->splice_eof = kto_splice_eof;
+	prot->shutdown = kto_shutdown;
+}
