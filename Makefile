@@ -59,8 +59,15 @@ $(addprefix module-,$(LINES)): module-%: $(KMOD_SRCS)
 
 modules-all: $(addprefix module-,$(LINES))
 
-userspace:
-	@:
+USER_BIN := $(BUILD)/userspace
+USER_TOOLS := $(patsubst userspace/tools/%.c,$(USER_BIN)/%,$(wildcard userspace/tools/*.c))
+
+# Userspace tools, linked statically so they also run in the test VM.
+$(USER_BIN)/%: userspace/tools/%.c
+	@mkdir -p $(USER_BIN)
+	$(CC) $(USER_CFLAGS) -static -o $@ $<
+
+userspace: $(USER_TOOLS)
 
 # kselftest headers, taken from the installed linux-source tarball.
 $(KSFT_DIR)/kselftest_harness.h:
@@ -100,7 +107,7 @@ check:
 	@$(TOP)/selftests/check
 
 demo:
-	@$(TOP)/selftests/demo
+	@$(TOP)/userspace/tools/demo
 
 style:
 	@$(TOP)/selftests/style

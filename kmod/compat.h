@@ -6,14 +6,12 @@
 #ifndef KTO_COMPAT_H
 #define KTO_COMPAT_H
 
-#include <linux/version.h>
-
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
-/* sendpage is gone; splice and sendfile arrive as MSG_SPLICE_PAGES. */
-#define KTO_HAVE_SPLICE_PAGES 1
-#else
-#define KTO_HAVE_SENDPAGE 1
-#endif
+/*
+ * Feature flags come from probes in kmod/Kbuild:
+ * KTO_HAVE_SENDPAGE: struct proto has ->sendpage (6.1). Without it (6.12),
+ * sendfile and splice reach sendmsg with MSG_SPLICE_PAGES.
+ * KTO_HAVE_LINUX_UNALIGNED_H: <linux/unaligned.h> replaced <asm/unaligned.h>.
+ */
 
 #include <linux/socket.h>
 #include <linux/uio.h>
@@ -42,7 +40,7 @@
 #endif
 
 /* get_unaligned_be16() and friends moved in 6.12. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#ifdef KTO_HAVE_LINUX_UNALIGNED_H
 #include <linux/unaligned.h>
 #else
 #include <asm/unaligned.h>

@@ -68,6 +68,7 @@ static struct kto_protos *protos_get(struct sock *sk)
 	struct kto_protos *p = &kto_protos[family];
 	const struct proto *base;
 
+	/* Pairs with the release below: tables are complete once base is set. */
 	base = smp_load_acquire(&p->base);
 	if (likely(base == sk->sk_prot))
 		return p;
@@ -78,6 +79,7 @@ static struct kto_protos *protos_get(struct sock *sk)
 	if (!p->base) {
 		build_protos(p, sk->sk_prot, sk->sk_socket->ops);
 		p->base_ops = sk->sk_socket->ops;
+		/* Publish the tables before lockless readers can see base. */
 		smp_store_release(&p->base, sk->sk_prot);
 	}
 	mutex_unlock(&kto_protos_lock);
