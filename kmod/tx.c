@@ -89,7 +89,7 @@ static int tx_send(struct sock *sk, struct kto_tx *tx, struct iov_iter *from,
 {
 	bool more = flags & (MSG_MORE | MSG_SENDPAGE_NOTLAST);
 	int push_flags = flags & (MSG_DONTWAIT | MSG_NOSIGNAL);
-	size_t copied = 0;
+	size_t copied = 0, rec_copied = 0;
 	int err = 0;
 
 	if (tx->err)
@@ -110,8 +110,15 @@ static int tx_send(struct sock *sk, struct kto_tx *tx, struct iov_iter *from,
 			if (err)
 				goto out;
 		}
-		if (!tx->plain_len)
+		if (!tx->plain_len) {
+			/* Take no byte that could never be sent. */
+			if (tx->c.exhausted) {
+				err = -EKEYEXPIRED;
+				goto out;
+			}
 			tx->open_type = type;
+			rec_copied = 0;
+		}
 
 		n = min_t(size_t, iov_iter_count(from),
 			  KTO_MAX_PLAIN - tx->plain_len);
@@ -119,6 +126,7 @@ static int tx_send(struct sock *sk, struct kto_tx *tx, struct iov_iter *from,
 				     from);
 		tx->plain_len += got;
 		copied += got;
+		rec_copied += got;
 		if (got != n) {
 			err = -EFAULT;
 			goto out;
@@ -127,8 +135,11 @@ static int tx_send(struct sock *sk, struct kto_tx *tx, struct iov_iter *from,
 		if (tx->plain_len == KTO_MAX_PLAIN ||
 		    (!iov_iter_count(from) && !more)) {
 			err = tx_close_record(sk, tx);
-			if (err)
+			if (err) {
+				/* This call's part of the lost record was not sent. */
+				copied -= rec_copied;
 				goto out;
+			}
 			err = tx_push(sk, tx, push_flags |
 				      (iov_iter_count(from) || more ? MSG_MORE : 0));
 			if (err)
@@ -235,19 +246,27 @@ static void kto_splice_eof(struct socket *sock)
 	mutex_unlock(&tx->lock);
 }
 
-/* Socket locked (inet_shutdown). Flush before TCP sends its FIN. */
-static void kto_shutdown(struct sock *sk, int how)
+/*
+ * shutdown(SHUT_WR or SHUT_RDWR): send the open record before TCP's FIN.
+ * This must run before inet_shutdown(), which marks the socket shut for
+ * sending before it calls into the protocol.
+ */
+static int kto_ops_shutdown(struct socket *sock, int how)
 {
+	struct sock *sk = sock->sk;
 	struct kto_ctx *ctx = kto_ctx_get(sk);
 	struct kto_tx *tx = ctx->tx;
 
-	/* A writer holding the mutex is mid-send and owns the buffer. */
-	if ((how & SEND_SHUTDOWN) && mutex_trylock(&tx->lock)) {
-		if (!tx->err)
+	if (how == SHUT_WR || how == SHUT_RDWR) {
+		mutex_lock(&tx->lock);
+		lock_sock(sk);
+		if (!tx->err && (sk->sk_state == TCP_ESTABLISHED ||
+				 sk->sk_state == TCP_CLOSE_WAIT))
 			tx_close_and_push(sk, tx, MSG_NOSIGNAL);
+		release_sock(sk);
 		mutex_unlock(&tx->lock);
 	}
-	ctx->sk_proto->shutdown(sk, how);
+	return ctx->sk_ops->shutdown(sock, how);
 }
 
 /* Flush on close: the open record and any unsent part of the last one. */
@@ -368,5 +387,5 @@ void kto_tx_build_proto(struct proto *prot, struct proto_ops *ops)
 	prot->sendpage = kto_sendpage;
 #endif
 	prot->splice_eof = kto_splice_eof;
-	prot->shutdown = kto_shutdown;
+	ops->shutdown = kto_ops_shutdown;
 }
