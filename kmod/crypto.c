@@ -164,6 +164,27 @@ void kto_crypto_uninit(struct kto_crypto *c)
 	memzero_explicit(&c->info, sizeof(c->info));
 }
 
+/*
+ * Replace the key (TLS 1.3 KeyUpdate). The new AEAD is set up completely
+ * before the old one is dropped, so a failure leaves the old key in use.
+ */
+int kto_crypto_rekey(struct kto_crypto *c, const union kto_crypto_info *info)
+{
+	struct kto_crypto *n;
+	int err;
+
+	n = kzalloc(sizeof(*n), GFP_KERNEL);
+	if (!n)
+		return -ENOMEM;
+	err = kto_crypto_init(n, info, c->tx);
+	if (!err) {
+		kto_crypto_uninit(c);
+		*c = *n;
+	}
+	kfree_sensitive(n);
+	return err;
+}
+
 void kto_crypto_get_info(const struct kto_crypto *c,
 			 union kto_crypto_info *out)
 {

@@ -202,16 +202,19 @@ static void kto_close(struct sock *sk, long timeout)
 static int set_crypto(struct sock *sk, struct kto_ctx *ctx, sockptr_t optval,
 		      unsigned int optlen, bool tx)
 {
-	const struct kto_crypto *other;
+	const struct kto_crypto *cur = NULL, *other;
 	const struct kto_cipher *cipher;
 	union kto_crypto_info info;
 	int err;
 
 	if (sockptr_is_null(optval) || optlen < sizeof(info.info))
 		return -EINVAL;
-	/* One key per direction (rekeying is not supported yet). */
-	if ((tx ? ctx->tx_conf : ctx->rx_conf) != KTO_CONF_BASE)
-		return -EBUSY;
+	/* A second key replaces the first: TLS 1.3 KeyUpdate only. */
+	if ((tx ? ctx->tx_conf : ctx->rx_conf) != KTO_CONF_BASE) {
+		cur = tx ? &ctx->tx->c : &ctx->rx->c;
+		if (cur->version != TLS_1_3_VERSION)
+			return -EBUSY;
+	}
 
 	memset(&info, 0, sizeof(info));
 	if (copy_from_sockptr(&info.info, optval, sizeof(info.info)))
@@ -219,10 +222,13 @@ static int set_crypto(struct sock *sk, struct kto_ctx *ctx, sockptr_t optval,
 	if (info.info.version != TLS_1_2_VERSION &&
 	    info.info.version != TLS_1_3_VERSION)
 		return -EINVAL;
-	/* Both directions speak the same version and cipher. */
+	/* Both directions, and both keys of one, use one version and cipher. */
 	other = tx ? (ctx->rx ? &ctx->rx->c : NULL) : (ctx->tx ? &ctx->tx->c : NULL);
 	if (other && (other->version != info.info.version ||
 		      other->info.info.cipher_type != info.info.cipher_type))
+		return -EINVAL;
+	if (cur && (cur->version != info.info.version ||
+		    cur->info.info.cipher_type != info.info.cipher_type))
 		return -EINVAL;
 	cipher = kto_crypto_cipher(info.info.cipher_type);
 	if (!cipher || optlen != kto_crypto_info_size(cipher))
@@ -230,6 +236,16 @@ static int set_crypto(struct sock *sk, struct kto_ctx *ctx, sockptr_t optval,
 
 	if (copy_from_sockptr(&info, optval, optlen)) {
 		err = -EFAULT;
+		goto out;
+	}
+
+	if (cur) {
+		err = tx ? kto_tx_rekey(sk, ctx, &info) :
+			   kto_rx_rekey(sk, ctx, &info);
+		kto_stats_add(sk, tx ? (err ? KTO_STAT_TX_REKEY_ERROR :
+					KTO_STAT_TX_REKEY_OK) :
+			      (err ? KTO_STAT_RX_REKEY_ERROR :
+			       KTO_STAT_RX_REKEY_OK), 1);
 		goto out;
 	}
 

@@ -22,7 +22,9 @@
 #include <net/inet_connection_sock.h>
 
 /* Content types (RFC 8446 5.1) that the record layer itself uses. */
+#define KTO_TYPE_HANDSHAKE	22
 #define KTO_TYPE_DATA		23
+#define KTO_HS_KEY_UPDATE	24	/* handshake message type */
 
 /* Record layout limits (RFC 8446 5.1/5.2, RFC 5246 6.2). */
 #define KTO_HDR_LEN		5
@@ -120,6 +122,7 @@ struct kto_rx {
 	struct list_head peeked;	/* struct kto_rec, before buf's record */
 	bool no_pad;		/* TLS_RX_EXPECT_NO_PAD */
 	bool stopped;		/* framing error reported: no more records */
+	bool key_update;	/* a KeyUpdate was read: wait for the next key */
 	int err;		/* sticky decrypt error (-EBADMSG) */
 	bool ready;		/* a whole record can be read: for poll */
 	struct mutex lock;	/* one reader at a time across sleeps */
@@ -160,6 +163,7 @@ unsigned int kto_crypto_info_size(const struct kto_cipher *cipher);
 int kto_crypto_init(struct kto_crypto *c, const union kto_crypto_info *info,
 		    bool tx);
 void kto_crypto_uninit(struct kto_crypto *c);
+int kto_crypto_rekey(struct kto_crypto *c, const union kto_crypto_info *info);
 void kto_crypto_get_info(const struct kto_crypto *c,
 			 union kto_crypto_info *out);
 int kto_crypto_seal(struct kto_crypto *c, u8 *rec, u32 plain_len, u8 type);
@@ -174,6 +178,8 @@ int kto_tx_init(struct sock *sk, struct kto_ctx *ctx,
 void kto_tx_uninit(struct sock *sk, struct kto_ctx *ctx);
 void kto_tx_flush(struct sock *sk, struct kto_ctx *ctx, long timeo);
 void kto_tx_build_proto(struct proto *prot, struct proto_ops *ops);
+int kto_tx_rekey(struct sock *sk, struct kto_ctx *ctx,
+		 const union kto_crypto_info *info);
 int kto_tx_setsockopt_zc(struct kto_ctx *ctx, sockptr_t optval,
 			 unsigned int optlen);
 
@@ -181,6 +187,8 @@ int kto_tx_setsockopt_zc(struct kto_ctx *ctx, sockptr_t optval,
 int kto_rx_init(struct sock *sk, struct kto_ctx *ctx,
 		const union kto_crypto_info *info);
 void kto_rx_uninit(struct sock *sk, struct kto_ctx *ctx);
+int kto_rx_rekey(struct sock *sk, struct kto_ctx *ctx,
+		 const union kto_crypto_info *info);
 void kto_rx_build_proto(struct proto *prot, struct proto_ops *ops);
 int kto_rx_setsockopt_no_pad(struct sock *sk, struct kto_ctx *ctx,
 			     sockptr_t optval, unsigned int optlen);
@@ -196,6 +204,11 @@ enum kto_stat {
 	KTO_STAT_DECRYPT_ERROR,
 	KTO_STAT_RX_BAD_RECORD,
 	KTO_STAT_RX_NO_PAD_VIOLATION,
+	KTO_STAT_TX_REKEY_OK,
+	KTO_STAT_RX_REKEY_OK,
+	KTO_STAT_TX_REKEY_ERROR,
+	KTO_STAT_RX_REKEY_ERROR,
+	KTO_STAT_RX_REKEY_RECEIVED,
 	KTO_STAT_TX_AES_GCM_128,
 	KTO_STAT_TX_AES_GCM_256,
 	KTO_STAT_TX_AES_CCM_128,

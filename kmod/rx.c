@@ -28,7 +28,8 @@ static bool rx_buf_full(const struct kto_rx *rx)
 
 static bool rx_ready(const struct kto_rx *rx)
 {
-	return rx->decrypted || !list_empty(&rx->peeked) || rx_buf_full(rx);
+	return rx->decrypted || !list_empty(&rx->peeked) ||
+	       (rx_buf_full(rx) && !rx->key_update);
 }
 
 static int rx_actor(read_descriptor_t *desc, struct sk_buff *skb,
@@ -123,6 +124,23 @@ static void kto_data_ready(struct sock *sk)
 		ctx->sk_data_ready(sk);
 }
 
+/* Does this TLS 1.3 handshake record carry a KeyUpdate (RFC 8446 4.6.3)? */
+static bool has_key_update(const u8 *p, u32 len)
+{
+	u32 off = 0;
+
+	while (len - off >= 4) {
+		u32 msg_len = get_unaligned_be24(p + off + 1);
+
+		if (p[off] == KTO_HS_KEY_UPDATE)
+			return true;
+		if (msg_len > len - off - 4)
+			break;
+		off += 4 + msg_len;
+	}
+	return false;
+}
+
 static int rx_decrypt(struct sock *sk, struct kto_rx *rx)
 {
 	u32 off, len;
@@ -141,6 +159,15 @@ static int rx_decrypt(struct sock *sk, struct kto_rx *rx)
 	    off + len + 1 + KTO_TAG_LEN != rx->need)
 		kto_stats_add(sk, KTO_STAT_RX_NO_PAD_VIOLATION, 1);
 	kto_stats_add(sk, KTO_STAT_RX_RECORDS, 1);
+	/*
+	 * Records after a KeyUpdate use the peer's next key, which userspace
+	 * derives and installs: decrypt nothing more until then.
+	 */
+	if (rx->c.version == TLS_1_3_VERSION && type == KTO_TYPE_HANDSHAKE &&
+	    has_key_update(rx->buf + off, len)) {
+		rx->key_update = true;
+		kto_stats_add(sk, KTO_STAT_RX_REKEY_RECEIVED, 1);
+	}
 	rx->decrypted = true;
 	rx->type = type;
 	rx->plain_off = off;
@@ -194,6 +221,8 @@ static int rx_wait(struct sock *sk, struct kto_rx *rx, long *timeo,
 	for (;;) {
 		if (rx->err)
 			return rx->err;
+		if (rx->key_update)
+			return -EKEYEXPIRED;
 		rx_fill(sk, rx);
 		if (rx_buf_full(rx))
 			return 1;
@@ -399,6 +428,23 @@ static int kto_read_sock(struct sock *sk, read_descriptor_t *desc,
 {
 	pr_warn_ratelimited("read_sock on a socket with TLS_RX is not supported\n");
 	return -EOPNOTSUPP;
+}
+
+/* TLS 1.3 KeyUpdate on RX: the peer's next key. Socket locked. */
+int kto_rx_rekey(struct sock *sk, struct kto_ctx *ctx,
+		 const union kto_crypto_info *info)
+{
+	struct kto_rx *rx = ctx->rx;
+	int err;
+
+	err = kto_crypto_rekey(&rx->c, info);
+	if (err)
+		return err;
+	rx->key_update = false;
+	/* Records that waited for this key can be read now. */
+	if (rx_fill(sk, rx))
+		ctx->sk_data_ready(sk);
+	return 0;
 }
 
 int kto_rx_setsockopt_no_pad(struct sock *sk, struct kto_ctx *ctx,

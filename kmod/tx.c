@@ -311,6 +311,30 @@ static void kto_write_space(struct sock *sk)
 	ctx->sk_write_space(sk);
 }
 
+/*
+ * TLS 1.3 KeyUpdate on TX. Socket locked. A writer may be asleep in TCP
+ * (socket lock released, TX mutex held), but then its record is already
+ * sealed with the old key, which is what it must carry. An open record,
+ * which only exists when no writer is inside, is sealed with the old key
+ * first: everything the caller wrote before the new key uses the old one.
+ */
+int kto_tx_rekey(struct sock *sk, struct kto_ctx *ctx,
+		 const union kto_crypto_info *info)
+{
+	struct kto_tx *tx = ctx->tx;
+	int err;
+
+	if (tx->plain_len && !tx->err && !tx->rec_len) {
+		err = tx_close_record(sk, tx);
+		if (err)
+			return err;
+		err = tx_push(sk, tx, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (err && err != -EAGAIN)
+			return err;
+	}
+	return kto_crypto_rekey(&tx->c, info);
+}
+
 int kto_tx_setsockopt_zc(struct kto_ctx *ctx, sockptr_t optval,
 			 unsigned int optlen)
 {
