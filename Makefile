@@ -62,7 +62,24 @@ modules-all: $(addprefix module-,$(LINES))
 USER_BIN := $(BUILD)/userspace
 USER_TOOLS := $(patsubst userspace/tools/%.c,$(USER_BIN)/%,$(wildcard userspace/tools/*.c))
 
+# The handshake helper library (OpenSSL) and the tools built on it.
+KTLSH_HDRS := userspace/include/ktlsh.h userspace/lib/internal.h
+KTLSH_OBJS := $(patsubst userspace/lib/%.c,$(USER_BIN)/lib/%.o,$(wildcard userspace/lib/*.c))
+KTLSH_LIB := $(USER_BIN)/libktlsh.a
+KTLSH_TOOLS := $(USER_BIN)/ktls-serve $(USER_BIN)/ktls-get
+
+$(USER_BIN)/lib/%.o: userspace/lib/%.c $(KTLSH_HDRS)
+	@mkdir -p $(USER_BIN)/lib
+	$(CC) $(USER_CFLAGS) -Iuserspace/include -c -o $@ $<
+
+$(KTLSH_LIB): $(KTLSH_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
 # Userspace tools, linked statically so they also run in the test VM.
+$(KTLSH_TOOLS): $(USER_BIN)/%: userspace/tools/%.c $(KTLSH_LIB) userspace/include/ktlsh.h
+	$(CC) $(USER_CFLAGS) -Iuserspace/include -static -o $@ $< $(KTLSH_LIB) \
+		-lssl -lcrypto -lpthread
+
 $(USER_BIN)/%: userspace/tools/%.c
 	@mkdir -p $(USER_BIN)
 	$(CC) $(USER_CFLAGS) -static -o $@ $<

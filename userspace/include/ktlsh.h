@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ktlsh: the ktls-offload userspace helper. OpenSSL does the TLS handshake
+ * and the certificate checks; ktlsh then derives the traffic keys, takes
+ * the record sequence numbers and installs TLS_TX and TLS_RX on the socket,
+ * so that the kernel module carries every following record.
+ *
+ * Typical use (server):
+ *
+ *	struct ktlsh_config cfg = { .role = KTLSH_SERVER,
+ *				    .cert_file = "srv.pem", .key_file = "srv.key" };
+ *	struct ktlsh_ctx *ctx;
+ *	struct ktlsh_conn *c;
+ *	struct ktlsh_err err;
+ *
+ *	if (ktlsh_ctx_new(&cfg, &ctx, &err))
+ *		fprintf(stderr, "%s\n", err.msg), exit(1);
+ *	fd = accept(...);
+ *	if (ktlsh_accept(ctx, fd, &c, &err))
+ *		fprintf(stderr, "%s\n", err.msg);	// fd is still the caller's
+ *	ktlsh_read(c, ...); ktlsh_sendfile(c, ...);
+ *	ktlsh_close(c);					// close_notify, closes fd
+ *
+ * Every function that can fail returns 0 (or a byte count) on success and
+ * a negative enum ktlsh_code on failure, and fills *err (when not NULL)
+ * with that code and one line for a person: what failed and why.
+ * See Documentation/helper.rst.
+ */
+#ifndef KTLSH_H
+#define KTLSH_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+enum ktlsh_code {
+	KTLSH_OK = 0,
+	KTLSH_E_SYSTEM = -1,		/* a system call failed (errno in err.sys_errno) */
+	KTLSH_E_CONFIG = -2,		/* bad configuration: files, cipher lists, versions */
+	KTLSH_E_HANDSHAKE = -3,		/* the TLS handshake failed (not a certificate check) */
+	KTLSH_E_NOT_TLS = -4,		/* the peer does not speak TLS */
+	KTLSH_E_CERT_CHAIN = -5,	/* peer certificate: no chain to a trusted CA */
+	KTLSH_E_CERT_SELF_SIGNED = -6,	/* peer certificate: self-signed, not trusted */
+	KTLSH_E_CERT_EXPIRED = -7,	/* peer certificate: past its notAfter date */
+	KTLSH_E_CERT_NOT_YET_VALID = -8, /* peer certificate: before its notBefore date */
+	KTLSH_E_CERT_HOST = -9,		/* peer certificate: host name does not match */
+	KTLSH_E_CERT_OTHER = -10,	/* peer certificate: another check failed */
+	KTLSH_E_UNSUPPORTED = -11,	/* negotiated suite the module cannot take (refused) */
+	KTLSH_E_KERNEL = -12,		/* the module refused the socket or the keys */
+	KTLSH_E_PROTOCOL = -13,		/* the peer sent something unexpected after the handshake */
+	KTLSH_E_CLOSED = -14,		/* the connection was reset or closed without close_notify */
+};
+
+struct ktlsh_err {
+	int code;			/* enum ktlsh_code */
+	int sys_errno;			/* errno for KTLSH_E_SYSTEM and KTLSH_E_KERNEL, else 0 */
+	char msg[512];			/* one line, no trailing newline */
+};
+
+enum ktlsh_role { KTLSH_CLIENT, KTLSH_SERVER };
+
+/* What to do when the negotiated cipher suite is one the module cannot take. */
+enum ktlsh_unsupported {
+	KTLSH_UNSUPPORTED_REFUSE,	/* fail with KTLSH_E_UNSUPPORTED, close_notify sent */
+	KTLSH_UNSUPPORTED_USERSPACE,	/* keep the connection in OpenSSL (see ktlsh_conn_offloaded) */
+};
+
+struct ktlsh_config {
+	enum ktlsh_role role;
+	int min_version, max_version;	/* 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3); 0: both */
+	const char *cipher_list;	/* TLS 1.2 suites, OpenSSL syntax; NULL: OpenSSL's default */
+	const char *ciphersuites;	/* TLS 1.3 suites, OpenSSL syntax; NULL: all the module takes */
+	const char *cert_file;		/* PEM certificate (chain); required for a server */
+	const char *key_file;		/* PEM private key; required with cert_file */
+	const char *ca_file;		/* trusted CAs, PEM file */
+	const char *ca_dir;		/* trusted CAs, hashed directory (c_rehash) */
+	int ca_system;			/* nonzero: also trust the system store */
+	int verify_peer;		/* client: 1 unless set to -1; server: ask for client certificates */
+	int userspace;			/* nonzero: never install keys, records stay in OpenSSL */
+	enum ktlsh_unsupported unsupported;
+};
+
+struct ktlsh_ctx;
+struct ktlsh_conn;
+
+int ktlsh_ctx_new(const struct ktlsh_config *cfg, struct ktlsh_ctx **ctxp, struct ktlsh_err *err);
+void ktlsh_ctx_free(struct ktlsh_ctx *ctx);
+
+/*
+ * Handshake on a connected TCP socket, check the peer's certificate (the
+ * client checks host, which may be a DNS name or an IP address; NULL skips
+ * the name check), then install the keys in the module. On failure no key
+ * is installed, *connp is NULL and fd stays open and the caller's.
+ * On success fd belongs to the connection until ktlsh_close.
+ */
+int ktlsh_connect(struct ktlsh_ctx *ctx, int fd, const char *host,
+		  struct ktlsh_conn **connp, struct ktlsh_err *err);
+int ktlsh_accept(struct ktlsh_ctx *ctx, int fd, struct ktlsh_conn **connp,
+		 struct ktlsh_err *err);
+
+/* 1 if the kernel carries the records, 0 if OpenSSL does (userspace or fallback). */
+int ktlsh_conn_offloaded(const struct ktlsh_conn *conn);
+/* "TLSv1.3", "TLS_AES_128_GCM_SHA256": the negotiated version and suite. */
+const char *ktlsh_conn_version(const struct ktlsh_conn *conn);
+const char *ktlsh_conn_cipher(const struct ktlsh_conn *conn);
+/* Why a negotiated suite was left in userspace, or "" */
+const char *ktlsh_conn_note(const struct ktlsh_conn *conn);
+
+/*
+ * Application data. ktlsh_read returns the number of bytes read, 0 at the
+ * peer's close_notify, or a negative code. Handshake records after the
+ * handshake (a TLS 1.3 NewSessionTicket) are consumed and ignored; a
+ * KeyUpdate or a fatal alert is a KTLSH_E_PROTOCOL error.
+ */
+ssize_t ktlsh_read(struct ktlsh_conn *conn, void *buf, size_t len, struct ktlsh_err *err);
+ssize_t ktlsh_write(struct ktlsh_conn *conn, const void *buf, size_t len, struct ktlsh_err *err);
+/* Send count bytes of file_fd from offset: sendfile(2) when offloaded. */
+ssize_t ktlsh_sendfile(struct ktlsh_conn *conn, int file_fd, off_t offset, size_t count,
+		       struct ktlsh_err *err);
+/* Send close_notify (through the module when offloaded), close fd, free. */
+int ktlsh_close(struct ktlsh_conn *conn, struct ktlsh_err *err);
+/* Close without close_notify (after an error). */
+void ktlsh_abort(struct ktlsh_conn *conn);
+
+const char *ktlsh_code_name(int code);
+
+#endif
