@@ -4,9 +4,12 @@
  *
  * Sequence numbers: OpenSSL 3.0 has no getter, so the msg callback counts
  * record headers per direction (SSL3_RT_HEADER is reported for every
- * record read and written) and starts a new epoch after the last record
- * under the old keys: after ChangeCipherSpec in TLS 1.2 (the Finished
- * message is record 0 of the new epoch) and after Finished in TLS 1.3.
+ * record read and written) and restarts the count at the Finished
+ * message, which the callback reports after that record's header: in TLS
+ * 1.3 Finished is the last record under the handshake keys (the next is
+ * 0), in TLS 1.2 it is record 0 under the new keys (the next is 1). (The
+ * callback does not report a received ChangeCipherSpec, so that cannot
+ * mark the epoch.)
  * A TLS 1.3 server's NewSessionTickets, written under its application key
  * before SSL_accept returns, are counted like any record.
  *
@@ -45,11 +48,10 @@ static void msg_cb(int write_p, int version, int content_type, const void *buf, 
 		conn->seq[dir]++;
 		return;
 	}
-	if (content_type == SSL3_RT_CHANGE_CIPHER_SPEC && SSL_version(ssl) != TLS1_3_VERSION)
-		conn->seq[dir] = 0;
-	if (content_type == SSL3_RT_HANDSHAKE && len > 0 && p[0] == SSL3_MT_FINISHED &&
-	    SSL_version(ssl) == TLS1_3_VERSION)
-		conn->seq[dir] = 0;
+	/* TLS 1.3: Finished is the last record under the handshake keys.
+	 * TLS 1.2: it is the first (record 0) under the new keys. */
+	if (content_type == SSL3_RT_HANDSHAKE && len > 0 && p[0] == SSL3_MT_FINISHED)
+		conn->seq[dir] = SSL_version(ssl) == TLS1_3_VERSION ? 0 : 1;
 }
 
 static int unhex(const char *s, unsigned char *out, size_t max)
