@@ -240,23 +240,23 @@ static void serve(struct ktlsh_conn *c, int root)
 		used = end + 4 - buf;
 		memset(&r, 0, sizeof(r));
 		status = parse(buf, &r);
-		if (verbose)
-			logmsg("%s %s -> %d", *r.method ? r.method : "?", r.path,
-			     status ? status : 200);
 		memmove(buf, buf + used, have - used);
 		have -= used;
+		fd = -1;
+		if (!status) {
+			fd = open_file(root, r.path, &size);
+			if (fd < 0)
+				status = 404;
+		}
+		if (verbose)
+			logmsg("%s %s -> %d", *r.method ? r.method : "?", r.path,
+			       status ? status : 200);
 		if (status == 400) {
 			send_error(c, 400, 0, 0);
 			return;
 		}
 		if (status) {
-			if (send_error(c, status, 0, r.keep_alive) || !r.keep_alive)
-				return;
-			continue;
-		}
-		fd = open_file(root, r.path, &size);
-		if (fd < 0) {
-			if (send_error(c, 404, !strcmp(r.method, "HEAD"), r.keep_alive) ||
+			if (send_error(c, status, !strcmp(r.method, "HEAD"), r.keep_alive) ||
 			    !r.keep_alive)
 				return;
 			continue;
