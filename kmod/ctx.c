@@ -6,7 +6,9 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
+#include <linux/inet_diag.h>
 #include <linux/tls.h>
+#include <net/netlink.h>
 #include <net/tcp.h>
 
 #include "ktls.h"
@@ -265,6 +267,8 @@ static int set_crypto(struct sock *sk, struct kto_ctx *ctx, sockptr_t optval,
 		kto_stats_add(sk, KTO_STAT_RX, 1);
 	}
 	kto_stats_add(sk, kto_stats_cipher(info.info.cipher_type, tx), 1);
+	ctx->version = info.info.version;
+	ctx->cipher_type = info.info.cipher_type;
 	update_prot(sk, ctx);
 out:
 	memzero_explicit(&info, sizeof(info));
@@ -365,7 +369,7 @@ static int kto_getsockopt(struct sock *sk, int level, int optname,
 		err = -EINVAL;
 		if (ctx->rx_conf == KTO_CONF_SW &&
 		    ctx->rx->c.version == TLS_1_3_VERSION)
-			err = get_int(ctx->rx->no_pad, optval, optlen);
+			err = get_int(ctx->rx_no_pad, optval, optlen);
 		break;
 	default:
 		err = -ENOPROTOOPT;
@@ -373,6 +377,58 @@ static int kto_getsockopt(struct sock *sk, int level, int optname,
 	}
 	release_sock(sk);
 	return err;
+}
+
+/* sock_diag (ss -i): under rcu_read_lock(), without the socket lock. */
+int kto_ctx_get_info(struct sock *sk, struct sk_buff *skb)
+{
+	struct kto_ctx *ctx;
+	struct nlattr *start;
+	int err = -EMSGSIZE;
+
+	start = nla_nest_start_noflag(skb, INET_ULP_INFO_TLS);
+	if (!start)
+		return -EMSGSIZE;
+
+	rcu_read_lock();
+	ctx = rcu_dereference(inet_csk(sk)->icsk_ulp_data);
+	if (!ctx) {
+		err = 0;
+		goto out;
+	}
+	if (ctx->version &&
+	    (nla_put_u16(skb, TLS_INFO_VERSION, ctx->version) ||
+	     nla_put_u16(skb, TLS_INFO_CIPHER, ctx->cipher_type)))
+		goto out;
+	if (nla_put_u16(skb, TLS_INFO_TXCONF, ctx->tx_conf == KTO_CONF_SW ?
+			TLS_CONF_SW : TLS_CONF_BASE) ||
+	    nla_put_u16(skb, TLS_INFO_RXCONF, ctx->rx_conf == KTO_CONF_SW ?
+			TLS_CONF_SW : TLS_CONF_BASE))
+		goto out;
+	if (ctx->zc_ro && nla_put_flag(skb, TLS_INFO_ZC_RO_TX))
+		goto out;
+	if (ctx->rx_no_pad && nla_put_flag(skb, TLS_INFO_RX_NO_PAD))
+		goto out;
+	err = 0;
+out:
+	rcu_read_unlock();
+	if (err) {
+		nla_nest_cancel(skb, start);
+		return err;
+	}
+	nla_nest_end(skb, start);
+	return 0;
+}
+
+size_t kto_ctx_get_info_size(const struct sock *sk)
+{
+	return nla_total_size(0) +		/* INET_ULP_INFO_TLS */
+		nla_total_size(sizeof(u16)) +	/* TLS_INFO_VERSION */
+		nla_total_size(sizeof(u16)) +	/* TLS_INFO_CIPHER */
+		nla_total_size(sizeof(u16)) +	/* TLS_INFO_RXCONF */
+		nla_total_size(sizeof(u16)) +	/* TLS_INFO_TXCONF */
+		nla_total_size(0) +		/* TLS_INFO_ZC_RO_TX */
+		nla_total_size(0);		/* TLS_INFO_RX_NO_PAD */
 }
 
 int kto_ctx_init(void)

@@ -120,7 +120,6 @@ struct kto_rx {
 	u32 plain_off;
 	u32 plain_len;
 	struct list_head peeked;	/* struct kto_rec, before buf's record */
-	bool no_pad;		/* TLS_RX_EXPECT_NO_PAD */
 	bool stopped;		/* framing error reported: no more records */
 	bool key_update;	/* a KeyUpdate was read: wait for the next key */
 	int err;		/* sticky decrypt error (-EBADMSG) */
@@ -139,6 +138,9 @@ struct kto_ctx {
 	u8 tx_conf;
 	u8 rx_conf;
 	bool zc_ro;		/* TLS_TX_ZEROCOPY_RO (accepted; we always copy) */
+	bool rx_no_pad;		/* TLS_RX_EXPECT_NO_PAD (only counted) */
+	u16 version;		/* of the first key installed, for sock_diag */
+	u16 cipher_type;
 	struct kto_tx *tx;
 	struct kto_rx *rx;
 
@@ -156,6 +158,8 @@ int kto_ctx_init(void);
 void kto_ctx_uninit(void);
 int kto_ctx_attach(struct sock *sk);
 void kto_ctx_release(struct sock *sk);
+int kto_ctx_get_info(struct sock *sk, struct sk_buff *skb);
+size_t kto_ctx_get_info_size(const struct sock *sk);
 
 /* crypto.c */
 const struct kto_cipher *kto_crypto_cipher(u16 cipher_type);

@@ -17,6 +17,8 @@ MODULE_PARM_DESC(ulp_name,
 static struct tcp_ulp_ops kto_ulp_ops = {
 	.init		= kto_ctx_attach,
 	.release	= kto_ctx_release,
+	.get_info	= kto_ctx_get_info,
+	.get_info_size	= kto_ctx_get_info_size,
 	.owner		= THIS_MODULE,
 };
 

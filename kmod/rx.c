@@ -155,7 +155,7 @@ static int rx_decrypt(struct sock *sk, struct kto_rx *rx)
 		sk_error_report(sk);
 		return rx->err;
 	}
-	if (rx->c.version == TLS_1_3_VERSION && rx->no_pad &&
+	if (rx->c.version == TLS_1_3_VERSION && kto_ctx_get(sk)->rx_no_pad &&
 	    off + len + 1 + KTO_TAG_LEN != rx->need)
 		kto_stats_add(sk, KTO_STAT_RX_NO_PAD_VIOLATION, 1);
 	kto_stats_add(sk, KTO_STAT_RX_RECORDS, 1);
@@ -460,7 +460,7 @@ int kto_rx_setsockopt_no_pad(struct sock *sk, struct kto_ctx *ctx,
 		return -EFAULT;
 	if (val > 1)
 		return -EINVAL;
-	ctx->rx->no_pad = val;
+	ctx->rx_no_pad = val;
 	return 0;
 }
 
