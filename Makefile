@@ -24,7 +24,7 @@ KMOD_SRCS := Kbuild $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild
 KMOD_TESTS := $(patsubst selftests/kmod/%.c,$(TEST_BIN)/%,$(wildcard selftests/kmod/*.c))
 LINES := 6.1 6.12
 
-.PHONY: all module modules-all userspace tests unit deps check demo style clean help \
+.PHONY: all module modules-all userspace tests tests-helper unit deps check demo style clean help \
 	$(addprefix module-,$(LINES))
 
 all: module userspace tests
@@ -33,6 +33,7 @@ help:
 	@echo "make            build the module (KDIR=...) and the userspace programs"
 	@echo "make check      install deps, build, run every selftest in the VM on 6.1 and 6.12"
 	@echo "make unit       build and run the host-side unit tests (no VM)"
+	@echo "make tests-helper  the handshake helper and HTTPS tools tests in the VM (LINE=6.1|6.12)"
 	@echo "make demo       boot the VM, load the module and show it at work"
 	@echo "make style      checkpatch over kmod/"
 	@echo "make deps       install missing Debian packages"
@@ -122,6 +123,10 @@ unit: $(UNIT_BIN)/tlsrec_test
 
 check:
 	@$(TOP)/selftests/check
+
+# The helper's tests alone, in the VM on one kernel line: make tests-helper LINE=6.12
+tests-helper: userspace
+	@$(TOP)/selftests/helper/run --kernel $(or $(LINE),6.1)
 
 demo:
 	@$(TOP)/userspace/tools/demo
