@@ -39,6 +39,15 @@
 #define kto_copy_splice_read copy_splice_read
 #endif
 
+/*
+ * Record size limit (RFC 8449), upstream since 6.19: the uapi headers of
+ * the kernels we build for do not have it yet. Same numbers as upstream.
+ */
+#ifndef TLS_TX_MAX_PAYLOAD_LEN
+#define TLS_TX_MAX_PAYLOAD_LEN 5
+#define TLS_INFO_TX_MAX_PAYLOAD_LEN 7
+#endif
+
 /* get_unaligned_be16() and friends moved in 6.12. */
 #ifdef KTO_HAVE_LINUX_UNALIGNED_H
 #include <linux/unaligned.h>

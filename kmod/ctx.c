@@ -126,6 +126,7 @@ int kto_ctx_attach(struct sock *sk)
 	ctx->sk_ops = sk->sk_socket->ops;
 	ctx->sk_write_space = sk->sk_write_space;
 	ctx->sk_data_ready = sk->sk_data_ready;
+	ctx->tx_max_payload = KTO_MAX_PLAIN;
 
 	rcu_assign_pointer(inet_csk(sk)->icsk_ulp_data, ctx);
 	update_prot(sk, ctx);
@@ -316,6 +317,20 @@ static int get_int(int val, char __user *optval, int __user *optlen)
 	return 0;
 }
 
+static int get_u16(u16 val, char __user *optval, int __user *optlen)
+{
+	int len;
+
+	if (get_user(len, optlen))
+		return -EFAULT;
+	if (len < (int)sizeof(val))
+		return -EINVAL;
+	if (put_user(sizeof(val), optlen) ||
+	    copy_to_user(optval, &val, sizeof(val)))
+		return -EFAULT;
+	return 0;
+}
+
 static int kto_setsockopt(struct sock *sk, int level, int optname,
 			  sockptr_t optval, unsigned int optlen)
 {
@@ -337,6 +352,9 @@ static int kto_setsockopt(struct sock *sk, int level, int optname,
 		break;
 	case TLS_RX_EXPECT_NO_PAD:
 		err = kto_rx_setsockopt_no_pad(sk, ctx, optval, optlen);
+		break;
+	case TLS_TX_MAX_PAYLOAD_LEN:
+		err = kto_tx_setsockopt_max_payload(ctx, optval, optlen);
 		break;
 	default:
 		err = -ENOPROTOOPT;
@@ -370,6 +388,9 @@ static int kto_getsockopt(struct sock *sk, int level, int optname,
 		if (ctx->rx_conf == KTO_CONF_SW &&
 		    ctx->rx->c.version == TLS_1_3_VERSION)
 			err = get_int(ctx->rx_no_pad, optval, optlen);
+		break;
+	case TLS_TX_MAX_PAYLOAD_LEN:
+		err = get_u16(ctx->tx_max_payload, optval, optlen);
 		break;
 	default:
 		err = -ENOPROTOOPT;
@@ -409,6 +430,8 @@ int kto_ctx_get_info(struct sock *sk, struct sk_buff *skb)
 		goto out;
 	if (ctx->rx_no_pad && nla_put_flag(skb, TLS_INFO_RX_NO_PAD))
 		goto out;
+	if (nla_put_u16(skb, TLS_INFO_TX_MAX_PAYLOAD_LEN, ctx->tx_max_payload))
+		goto out;
 	err = 0;
 out:
 	rcu_read_unlock();
@@ -428,7 +451,8 @@ size_t kto_ctx_get_info_size(const struct sock *sk)
 		nla_total_size(sizeof(u16)) +	/* TLS_INFO_RXCONF */
 		nla_total_size(sizeof(u16)) +	/* TLS_INFO_TXCONF */
 		nla_total_size(0) +		/* TLS_INFO_ZC_RO_TX */
-		nla_total_size(0);		/* TLS_INFO_RX_NO_PAD */
+		nla_total_size(0) +		/* TLS_INFO_RX_NO_PAD */
+		nla_total_size(sizeof(u16));	/* TLS_INFO_TX_MAX_PAYLOAD_LEN */
 }
 
 int kto_ctx_init(void)

@@ -26,6 +26,11 @@
 #define KTO_TYPE_DATA		23
 #define KTO_HS_KEY_UPDATE	24	/* handshake message type */
 
+/* Smallest TLS_TX_MAX_PAYLOAD_LEN: RFC 8449's limit of 64 bytes (63 of
+ * payload in TLS 1.3, whose content type byte counts against the limit).
+ */
+#define KTO_MIN_PAYLOAD_LIMIT	64
+
 /* Record layout limits (RFC 8446 5.1/5.2, RFC 5246 6.2). */
 #define KTO_HDR_LEN		5
 #define KTO_MAX_PLAIN		(1 << 14)
@@ -139,6 +144,7 @@ struct kto_ctx {
 	u8 rx_conf;
 	bool zc_ro;		/* TLS_TX_ZEROCOPY_RO (accepted; we always copy) */
 	bool rx_no_pad;		/* TLS_RX_EXPECT_NO_PAD (only counted) */
+	u16 tx_max_payload;	/* TLS_TX_MAX_PAYLOAD_LEN, RFC 8449 */
 	u16 version;		/* of the first key installed, for sock_diag */
 	u16 cipher_type;
 	struct kto_tx *tx;
@@ -186,6 +192,8 @@ int kto_tx_rekey(struct sock *sk, struct kto_ctx *ctx,
 		 const union kto_crypto_info *info);
 int kto_tx_setsockopt_zc(struct kto_ctx *ctx, sockptr_t optval,
 			 unsigned int optlen);
+int kto_tx_setsockopt_max_payload(struct kto_ctx *ctx, sockptr_t optval,
+				  unsigned int optlen);
 
 /* rx.c */
 int kto_rx_init(struct sock *sk, struct kto_ctx *ctx,

@@ -87,6 +87,7 @@ static int tx_close_and_push(struct sock *sk, struct kto_tx *tx, int flags)
 static int tx_send(struct sock *sk, struct kto_tx *tx, struct iov_iter *from,
 		   u8 type, int flags)
 {
+	u32 max = kto_ctx_get(sk)->tx_max_payload;
 	bool more = flags & (MSG_MORE | MSG_SENDPAGE_NOTLAST);
 	int push_flags = flags & (MSG_DONTWAIT | MSG_NOSIGNAL);
 	size_t copied = 0, rec_copied = 0;
@@ -120,8 +121,7 @@ static int tx_send(struct sock *sk, struct kto_tx *tx, struct iov_iter *from,
 			rec_copied = 0;
 		}
 
-		n = min_t(size_t, iov_iter_count(from),
-			  KTO_MAX_PLAIN - tx->plain_len);
+		n = min_t(size_t, iov_iter_count(from), max - tx->plain_len);
 		got = copy_from_iter(tx->buf + prepend(tx) + tx->plain_len, n,
 				     from);
 		tx->plain_len += got;
@@ -132,8 +132,7 @@ static int tx_send(struct sock *sk, struct kto_tx *tx, struct iov_iter *from,
 			goto out;
 		}
 
-		if (tx->plain_len == KTO_MAX_PLAIN ||
-		    (!iov_iter_count(from) && !more)) {
+		if (tx->plain_len == max || (!iov_iter_count(from) && !more)) {
 			err = tx_close_record(sk, tx);
 			if (err) {
 				/* This call's part of the lost record was not sent. */
@@ -348,6 +347,31 @@ int kto_tx_setsockopt_zc(struct kto_ctx *ctx, sockptr_t optval,
 		return -EINVAL;
 	/* We always copy, so this hint changes nothing but what we report. */
 	ctx->zc_ro = val;
+	return 0;
+}
+
+/*
+ * TLS_TX_MAX_PAYLOAD_LEN (RFC 8449 record_size_limit, minus the content
+ * type byte in TLS 1.3). Socket locked. Not while a record is open: its
+ * size was decided under the old limit.
+ */
+int kto_tx_setsockopt_max_payload(struct kto_ctx *ctx, sockptr_t optval,
+				  unsigned int optlen)
+{
+	unsigned int min = KTO_MIN_PAYLOAD_LIMIT;
+	u16 val;
+
+	if (ctx->tx && ctx->tx->plain_len)
+		return -EBUSY;
+	if (sockptr_is_null(optval) || optlen != sizeof(val))
+		return -EINVAL;
+	if (copy_from_sockptr(&val, optval, sizeof(val)))
+		return -EFAULT;
+	if (ctx->tx && ctx->tx->c.version == TLS_1_3_VERSION)
+		min--;
+	if (val < min || val > KTO_MAX_PLAIN)
+		return -EINVAL;
+	ctx->tx_max_payload = val;
 	return 0;
 }
 
