@@ -37,6 +37,7 @@ help:
 	@echo "make demo       boot the VM, load the module and show it at work"
 	@echo "make style      checkpatch over kmod/"
 	@echo "make deps       install missing Debian packages"
+	@echo "make dkms-install  build and install the module for every installed kernel with DKMS"
 
 deps:
 	@$(TOP)/selftests/vm/deps
@@ -120,6 +121,26 @@ tests: $(KMOD_TESTS) $(UNIT_BIN)/tlsrec_test
 
 unit: $(UNIT_BIN)/tlsrec_test
 	$<
+
+# DKMS: the module rebuilt for every installed kernel that has headers.
+DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' $(TOP)/dkms.conf)
+DKMS_SRC := /usr/src/ktls-offload-$(DKMS_VERSION)
+
+dkms-install:
+	@command -v dkms >/dev/null || \
+		{ echo "dkms-install: dkms is not installed (apt-get install dkms)" >&2; exit 1; }
+	@dkms remove ktls-offload/$(DKMS_VERSION) --all >/dev/null 2>&1 || true
+	@rm -rf $(DKMS_SRC) && mkdir -p $(DKMS_SRC)/kmod
+	@cp dkms.conf Kbuild $(DKMS_SRC)/ && cp kmod/Kbuild kmod/*.c kmod/*.h $(DKMS_SRC)/kmod/
+	@dkms add ktls-offload/$(DKMS_VERSION)
+	@for k in $$(ls /lib/modules); do \
+		[ -e /lib/modules/$$k/build/Makefile ] || continue; \
+		dkms install ktls-offload/$(DKMS_VERSION) -k $$k || exit 1; \
+	done
+
+dkms-uninstall:
+	@dkms remove ktls-offload/$(DKMS_VERSION) --all 2>/dev/null || true
+	@rm -rf $(DKMS_SRC)
 
 check:
 	@$(TOP)/selftests/check

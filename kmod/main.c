@@ -73,3 +73,8 @@ module_exit(kto_mod_exit);
 MODULE_DESCRIPTION("ktls-offload: kernel TLS record layer, a drop-in for kTLS");
 MODULE_AUTHOR("ktls-offload developers");
 MODULE_LICENSE("GPL");
+/*
+ * Let TCP_ULP "tls" autoload us. Where the in-tree tls.ko is installed too,
+ * blacklist it (README: loading it in place of tls.ko).
+ */
+MODULE_ALIAS_TCP_ULP("tls");
