@@ -8,8 +8,8 @@
  * control message. Non-data records are handled here: close_notify ends
  * the stream, another alert is an error; handshake records are TLS 1.3
  * post-handshake messages: NewSessionTicket is consumed and ignored (ktlsh
- * does not resume sessions), KeyUpdate is an error (the module cannot
- * change keys). ktlsh_close sends close_notify as an alert record through
+ * does not resume sessions), KeyUpdate is an error (not handled yet,
+ * although the module can now take a new key). ktlsh_close sends close_notify as an alert record through
  * the module with TLS_SET_RECORD_TYPE.
  */
 #include <errno.h>
@@ -74,8 +74,8 @@ static int handshake_record(struct ktlsh_conn *conn, size_t n, struct ktlsh_err 
 		len = (p[1] << 16) | (p[2] << 8) | p[3];
 		if (p[0] == 24)
 			return ktlsh_err_set(err, KTLSH_E_PROTOCOL,
-					     "the peer sent a TLS 1.3 KeyUpdate; the module cannot "
-					     "change keys, so the connection cannot go on");
+					     "the peer sent a TLS 1.3 KeyUpdate, which ktlsh does not "
+					     "handle yet; the connection cannot go on");
 		if (p[0] != 4)
 			return ktlsh_err_set(err, KTLSH_E_PROTOCOL,
 					     "the peer sent handshake message type %u after the "
