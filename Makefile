@@ -24,7 +24,7 @@ KMOD_SRCS := Kbuild $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild
 KMOD_TESTS := $(patsubst selftests/kmod/%.c,$(TEST_BIN)/%,$(wildcard selftests/kmod/*.c))
 LINES := 6.1 6.12
 
-.PHONY: all module modules-all userspace tests tests-helper unit deps check demo style clean help \
+.PHONY: all module modules-all userspace tests tests-helper unit deps check soak demo style clean help \
 	$(addprefix module-,$(LINES))
 
 all: module userspace tests
@@ -34,6 +34,7 @@ help:
 	@echo "make check      install deps, build, run every selftest in the VM on 6.1 and 6.12"
 	@echo "make unit       build and run the host-side unit tests (no VM)"
 	@echo "make tests-helper  the handshake helper and HTTPS tools tests in the VM (LINE=6.1|6.12)"
+	@echo "make soak       a long fuzz and stress run in the VM (SOAK_SCALE, SOAK_SEED, LINE)"
 	@echo "make demo       boot the VM, load the module and show it at work"
 	@echo "make style      checkpatch over kmod/"
 	@echo "make deps       install missing Debian packages"
@@ -148,6 +149,20 @@ dkms-install:
 dkms-uninstall:
 	@dkms remove ktls-offload/$(DKMS_VERSION) --all 2>/dev/null || true
 	@rm -rf $(DKMS_SRC)
+
+# A longer hostile-peer fuzz and stress run, per kernel line, with a fresh
+# seed unless SOAK_SEED is given: make soak [SOAK_SCALE=20] [SOAK_CONNS=10000]
+# [SOAK_SEED=N] [LINE=6.12]. See Documentation/robustness.rst.
+SOAK_SCALE ?= 20
+SOAK_CONNS ?= 10000
+soak: $(TEST_BIN)/fuzz $(TEST_BIN)/stress
+	@for line in $(or $(LINE),$(LINES)); do \
+		echo "==== kernel $$line: soak (fuzz --scale=$(SOAK_SCALE), stress --conns=$(SOAK_CONNS))"; \
+		$(TOP)/selftests/vm/run --kernel $$line --timeout 14400 \
+			--add $(TEST_BIN)/fuzz --add $(TEST_BIN)/stress -- sh -c \
+			'./fuzz --scale=$(SOAK_SCALE) $(if $(SOAK_SEED),--seed=$(SOAK_SEED)) && ./stress --conns=$(SOAK_CONNS)' \
+			|| exit 1; \
+	done
 
 check:
 	@$(TOP)/selftests/check
