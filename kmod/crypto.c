@@ -14,7 +14,6 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
-#include <linux/vmalloc.h>
 
 #include "ktls.h"
 
@@ -73,31 +72,6 @@ const struct kto_cipher *kto_crypto_cipher(u16 cipher_type)
 unsigned int kto_crypto_info_size(const struct kto_cipher *cipher)
 {
 	return cipher->info_size;
-}
-
-/* Describe a kmalloc'ed or vmalloc'ed buffer; returns entries used. */
-int kto_sg_set_buf(struct scatterlist *sg, int max, void *buf,
-		   unsigned int len)
-{
-	int n = 0;
-
-	if (!is_vmalloc_addr(buf)) {
-		if (max < 1)
-			return -EINVAL;
-		sg_set_buf(sg, buf, len);
-		return 1;
-	}
-	while (len) {
-		unsigned int off = offset_in_page(buf);
-		unsigned int chunk = min_t(unsigned int, len, PAGE_SIZE - off);
-
-		if (n == max)
-			return -EINVAL;
-		sg_set_page(&sg[n++], vmalloc_to_page(buf), chunk, off);
-		buf += chunk;
-		len -= chunk;
-	}
-	return n;
 }
 
 int kto_crypto_init(struct kto_crypto *c, const union kto_crypto_info *info,
@@ -239,16 +213,17 @@ static unsigned int make_aad(struct kto_crypto *c, const u8 *hdr, u8 type,
 	return 13;
 }
 
-static int run_aead(struct kto_crypto *c, void *data, unsigned int buf_len,
-		    unsigned int crypt_len, unsigned int aad_len, u8 *iv,
+/* En- or decrypt [off, off + buf_len) of @pg in place, after c->aad. */
+static int run_aead(struct kto_crypto *c, struct kto_pages *pg, u32 off,
+		    u32 buf_len, u32 crypt_len, unsigned int aad_len, u8 *iv,
 		    bool enc)
 {
 	DECLARE_CRYPTO_WAIT(wait);
-	int n, err;
+	int n;
 
 	sg_init_table(c->sg_in, KTO_SG_MAX);
 	sg_set_buf(&c->sg_in[0], c->aad, aad_len);
-	n = kto_sg_set_buf(&c->sg_in[1], KTO_SG_MAX - 1, data, buf_len);
+	n = kto_pages_sg(pg, &c->sg_in[1], KTO_SG_MAX - 1, off, buf_len);
 	if (n < 0)
 		return n;
 	sg_mark_end(&c->sg_in[n]);
@@ -258,9 +233,8 @@ static int run_aead(struct kto_crypto *c, void *data, unsigned int buf_len,
 	aead_request_set_ad(c->req, aad_len);
 	aead_request_set_crypt(c->req, c->sg_in, c->sg_in, crypt_len, iv);
 	/* The request may complete asynchronously (cryptd): wait for it. */
-	err = crypto_wait_req(enc ? crypto_aead_encrypt(c->req) :
-			      crypto_aead_decrypt(c->req), &wait);
-	return err;
+	return crypto_wait_req(enc ? crypto_aead_encrypt(c->req) :
+			       crypto_aead_decrypt(c->req), &wait);
 }
 
 /* Advance to the next sequence number; refuse to ever reuse one. */
@@ -273,15 +247,17 @@ static void next_seq(struct kto_crypto *c)
 }
 
 /*
- * Seal the record at @rec: the plaintext is at rec + KTO_HDR_LEN +
- * explicit_len; there is room after it for the tail. Writes the header and
- * explicit nonce; returns the record's length on the wire or -errno.
+ * Seal the record in @pg: the plaintext is at KTO_HDR_LEN + explicit_len,
+ * and the pages cover the tail after it. Writes the header and explicit
+ * nonce; returns the record's length on the wire or -errno.
  */
-int kto_crypto_seal(struct kto_crypto *c, u8 *rec, u32 plain_len, u8 type)
+int kto_crypto_seal(struct kto_crypto *c, struct kto_pages *pg, u32 plain_len,
+		    u8 type)
 {
-	u8 *data = rec + KTO_HDR_LEN + c->explicit_len;
+	u32 off = KTO_HDR_LEN + c->explicit_len;
 	u32 inner_len = plain_len;
 	u32 wire_len;
+	u8 hdr[KTO_HDR_LEN];
 	u8 iv[16];
 	unsigned int aad_len;
 	int err;
@@ -290,21 +266,22 @@ int kto_crypto_seal(struct kto_crypto *c, u8 *rec, u32 plain_len, u8 type)
 		return -EKEYEXPIRED;
 
 	if (c->version == TLS_1_3_VERSION) {
-		data[inner_len++] = type;
-		rec[0] = KTO_TYPE_DATA;
+		kto_pages_write(pg, off + inner_len++, &type, 1);
+		hdr[0] = KTO_TYPE_DATA;
 	} else {
-		rec[0] = type;
+		hdr[0] = type;
 	}
 	wire_len = c->explicit_len + inner_len + KTO_TAG_LEN;
-	rec[1] = TLS_1_2_VERSION_MAJOR;
-	rec[2] = TLS_1_2_VERSION_MINOR;
-	put_unaligned_be16(wire_len, rec + 3);
+	hdr[1] = TLS_1_2_VERSION_MAJOR;
+	hdr[2] = TLS_1_2_VERSION_MINOR;
+	put_unaligned_be16(wire_len, hdr + 3);
+	kto_pages_write(pg, 0, hdr, KTO_HDR_LEN);
 	if (c->explicit_len)
-		memcpy(rec + KTO_HDR_LEN, c->explicit, c->explicit_len);
+		kto_pages_write(pg, KTO_HDR_LEN, c->explicit, c->explicit_len);
 
 	make_nonce(c, c->explicit, iv);
-	aad_len = make_aad(c, rec, type, plain_len);
-	err = run_aead(c, data, inner_len + KTO_TAG_LEN, inner_len, aad_len,
+	aad_len = make_aad(c, hdr, type, plain_len);
+	err = run_aead(c, pg, off, inner_len + KTO_TAG_LEN, inner_len, aad_len,
 		       iv, true);
 	memzero_explicit(iv, sizeof(iv));
 	if (err)
@@ -322,17 +299,17 @@ int kto_crypto_seal(struct kto_crypto *c, u8 *rec, u32 plain_len, u8 type)
 }
 
 /*
- * Open the whole record at @rec (header included, lengths already checked
- * by the caller) in place. On success the plaintext is at rec + *plain_off.
+ * Open the whole record in @pg (header included, lengths already checked
+ * by the caller) in place. On success the plaintext is at *plain_off.
  */
-int kto_crypto_open(struct kto_crypto *c, u8 *rec, u32 rec_len,
+int kto_crypto_open(struct kto_crypto *c, struct kto_pages *pg, u32 rec_len,
 		    u32 *plain_off, u32 *plain_len, u8 *type)
 {
 	u32 off = KTO_HDR_LEN + c->explicit_len;
-	u32 clen;
+	u8 hdr[KTO_HDR_LEN], explicit[KTO_MAX_EXPLICIT];
 	u8 iv[16];
 	unsigned int aad_len;
-	u8 *data = rec + off;
+	u32 clen;
 	int err;
 
 	if (c->exhausted)
@@ -341,9 +318,11 @@ int kto_crypto_open(struct kto_crypto *c, u8 *rec, u32 rec_len,
 		return -EBADMSG;
 	clen = rec_len - off;
 
-	make_nonce(c, rec + KTO_HDR_LEN, iv);
-	aad_len = make_aad(c, rec, rec[0], clen - KTO_TAG_LEN);
-	err = run_aead(c, data, clen, clen, aad_len, iv, false);
+	kto_pages_read(pg, 0, hdr, KTO_HDR_LEN);
+	kto_pages_read(pg, KTO_HDR_LEN, explicit, c->explicit_len);
+	make_nonce(c, explicit, iv);
+	aad_len = make_aad(c, hdr, hdr[0], clen - KTO_TAG_LEN);
+	err = run_aead(c, pg, off, clen, clen, aad_len, iv, false);
 	memzero_explicit(iv, sizeof(iv));
 	if (err)
 		return err == -EBADMSG ? -EBADMSG : err;
@@ -351,13 +330,13 @@ int kto_crypto_open(struct kto_crypto *c, u8 *rec, u32 rec_len,
 	clen -= KTO_TAG_LEN;
 	if (c->version == TLS_1_3_VERSION) {
 		/* Inner plaintext: content || type || zeros (RFC 8446 5.4). */
-		while (clen && !data[clen - 1])
+		while (clen && !*kto_pages_ptr(pg, off + clen - 1))
 			clen--;
 		if (!clen)
 			return -EBADMSG;
-		*type = data[--clen];
+		*type = *kto_pages_ptr(pg, off + --clen);
 	} else {
-		*type = rec[0];
+		*type = hdr[0];
 	}
 	next_seq(c);
 	*plain_off = off;

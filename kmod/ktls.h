@@ -41,8 +41,15 @@
  */
 #define KTO_MAX_RECORD		(KTO_HDR_LEN + KTO_MAX_EXPLICIT + KTO_MAX_PLAIN + \
 				 1 + KTO_TAG_LEN)
-/* Scatterlist entries for a record buffer (it may be vmalloc'ed) + AAD. */
-#define KTO_SG_MAX		(DIV_ROUND_UP(KTO_MAX_RECORD, PAGE_SIZE) + 2)
+/* Pages of a whole record, and scatterlist entries for them + AAD. */
+#define KTO_REC_PAGES		DIV_ROUND_UP(KTO_MAX_RECORD, PAGE_SIZE)
+#define KTO_SG_MAX		(KTO_REC_PAGES + 1)
+
+/* One record's bytes, at offsets 0.. over order-0 pages (pages.c). */
+struct kto_pages {
+	struct page *p[KTO_REC_PAGES];
+	u8 n;
+};
 
 /* Per-direction configuration, as in the proto table indices. */
 enum kto_conf {
@@ -78,18 +85,17 @@ struct kto_crypto {
 	union kto_crypto_info info;	/* as installed, for getsockopt */
 	u8 aad[16];
 	struct scatterlist sg_in[KTO_SG_MAX];
-	struct scatterlist sg_out[KTO_SG_MAX];
 };
 
 struct kto_tx {
 	struct kto_crypto c;
 	struct sock *sk;
 	/*
-	 * One record buffer: an open record collects plaintext at
-	 * buf + prepend; once closed it is encrypted in place and pushed to
-	 * TCP from push_off to rec_len. Only one record is in flight.
+	 * One record at a time: an open record collects plaintext at offset
+	 * KTO_HDR_LEN + explicit_len of pg; once closed it is encrypted in
+	 * place and its pages are handed to TCP from push_off to rec_len.
 	 */
-	u8 *buf;
+	struct kto_pages pg;
 	u32 plain_len;		/* plaintext bytes of the open record */
 	u32 rec_len;		/* closed record: bytes on the wire */
 	u32 push_off;		/* closed record: bytes already given to TCP */
@@ -116,10 +122,10 @@ struct kto_rec {
 
 struct kto_rx {
 	struct kto_crypto c;
-	u8 *buf;		/* one ciphertext record, decrypted in place */
-	u32 have;		/* ciphertext bytes read into buf */
+	struct kto_pages pg;	/* one ciphertext record, decrypted in place */
+	u32 have;		/* ciphertext bytes read into pg */
 	u32 need;		/* bytes of the whole record (0: header unknown) */
-	/* When decrypted: plaintext at buf + plain_off, plain_len long. */
+	/* When decrypted: plaintext at offset plain_off of pg, plain_len long. */
 	bool decrypted;
 	u8 type;
 	u32 plain_off;
@@ -129,6 +135,7 @@ struct kto_rx {
 	bool key_update;	/* a KeyUpdate was read: wait for the next key */
 	int err;		/* sticky decrypt error (-EBADMSG) */
 	bool ready;		/* a whole record can be read: for poll */
+	bool need_alloc;	/* softirq could not get pages: reader must */
 	struct mutex lock;	/* one reader at a time across sleeps */
 };
 
@@ -176,11 +183,21 @@ void kto_crypto_uninit(struct kto_crypto *c);
 int kto_crypto_rekey(struct kto_crypto *c, const union kto_crypto_info *info);
 void kto_crypto_get_info(const struct kto_crypto *c,
 			 union kto_crypto_info *out);
-int kto_crypto_seal(struct kto_crypto *c, u8 *rec, u32 plain_len, u8 type);
-int kto_crypto_open(struct kto_crypto *c, u8 *rec, u32 rec_len,
+int kto_crypto_seal(struct kto_crypto *c, struct kto_pages *pg, u32 plain_len,
+		    u8 type);
+int kto_crypto_open(struct kto_crypto *c, struct kto_pages *pg, u32 rec_len,
 		    u32 *plain_off, u32 *plain_len, u8 *type);
-int kto_sg_set_buf(struct scatterlist *sg, int max, void *buf,
-		   unsigned int len);
+
+/* pages.c */
+int kto_pages_ensure(struct kto_pages *pg, u32 len, gfp_t gfp);
+void kto_pages_release(struct kto_pages *pg);
+void kto_pages_release_clear(struct kto_pages *pg);
+u8 *kto_pages_ptr(const struct kto_pages *pg, u32 off);
+u32 kto_pages_run(u32 off);
+void kto_pages_read(const struct kto_pages *pg, u32 off, void *dst, u32 len);
+void kto_pages_write(struct kto_pages *pg, u32 off, const void *src, u32 len);
+int kto_pages_sg(const struct kto_pages *pg, struct scatterlist *sg, int max,
+		 u32 off, u32 len);
 
 /* tx.c */
 int kto_tx_init(struct sock *sk, struct kto_ctx *ctx,

@@ -3,7 +3,7 @@
  * Receive: record framing from the TCP receive queue, decryption, recvmsg,
  * splice_read and poll.
  *
- * Ciphertext is copied out of TCP's queue into rx->buf as it arrives (from
+ * Ciphertext is copied out of TCP's queue into pages (pages.c) as it arrives (from
  * sk_data_ready, or by the reader), one record at a time, and decrypted in
  * place when a reader wants it. rx->ready tells poll() whether a whole
  * record (or an error) is waiting; it is written with the socket locked
@@ -32,36 +32,55 @@ static bool rx_ready(const struct kto_rx *rx)
 	       (rx_buf_full(rx) && !rx->key_update);
 }
 
+struct rx_pull_arg {
+	struct kto_rx *rx;
+	gfp_t gfp;
+};
+
 static int rx_actor(read_descriptor_t *desc, struct sk_buff *skb,
 		    unsigned int offset, size_t len)
 {
-	struct kto_rx *rx = desc->arg.data;
-	size_t n = min_t(size_t, len, desc->count);
+	struct rx_pull_arg *arg = desc->arg.data;
+	struct kto_rx *rx = arg->rx;
+	size_t n = min_t(size_t, len, desc->count), done = 0;
 
-	if (skb_copy_bits(skb, offset, rx->buf + rx->have, n)) {
-		desc->error = -EFAULT;
+	if (kto_pages_ensure(&rx->pg, rx->have + n, arg->gfp)) {
+		desc->error = -ENOMEM;
 		return 0;
 	}
-	rx->have += n;
-	desc->count -= n;
-	return n;
+	while (done < n) {
+		u32 chunk = min_t(size_t, n - done, kto_pages_run(rx->have));
+
+		if (skb_copy_bits(skb, offset + done,
+				  kto_pages_ptr(&rx->pg, rx->have), chunk)) {
+			desc->error = -EFAULT;
+			break;
+		}
+		rx->have += chunk;
+		done += chunk;
+	}
+	desc->count -= done;
+	return done;
 }
 
-static void rx_pull(struct sock *sk, struct kto_rx *rx, u32 want)
+/* Copy from TCP's queue until @want bytes are in pg. */
+static int rx_pull(struct sock *sk, struct kto_rx *rx, u32 want, gfp_t gfp)
 {
+	struct rx_pull_arg arg = { .rx = rx, .gfp = gfp };
 	read_descriptor_t desc = {
-		.arg.data = rx,
+		.arg.data = &arg,
 		.count = want - rx->have,
 	};
 
 	if (want > rx->have)
 		tcp_read_sock(sk, &desc, rx_actor);
+	return desc.error;
 }
 
 /* Check a complete header in buf; set rx->need. */
 static int rx_parse_header(struct kto_rx *rx)
 {
-	const u8 *h = rx->buf;
+	const u8 *h = kto_pages_ptr(&rx->pg, 0);	/* in the first page */
 	u32 len = get_unaligned_be16(h + 3);
 
 	if (len > KTO_MAX_PLAIN + rx->c.explicit_len + rx->c.tail_len)
@@ -88,20 +107,21 @@ static void rx_stop(struct sock *sk, struct kto_rx *rx, int err)
 }
 
 /*
- * Copy ciphertext from TCP towards a whole record in buf. Socket locked
- * (owner, or softirq with the spinlock). Returns true if a reader has
- * something to pick up: a record or an error.
+ * Copy ciphertext from TCP towards a whole record in pg. Socket locked
+ * (owner, or softirq with the spinlock: then @gfp is atomic, and if no
+ * page can be had the reader is woken to try with a sleeping allocation).
+ * Returns true if a reader has something to pick up.
  */
-static bool rx_fill(struct sock *sk, struct kto_rx *rx)
+static bool rx_fill(struct sock *sk, struct kto_rx *rx, gfp_t gfp)
 {
 	int err;
 
 	if (rx->decrypted || rx->stopped || rx->err)
 		goto out;
 	if (rx->have < KTO_HDR_LEN) {
-		rx_pull(sk, rx, KTO_HDR_LEN);
+		err = rx_pull(sk, rx, KTO_HDR_LEN, gfp);
 		if (rx->have < KTO_HDR_LEN)
-			goto out;
+			goto out_pulled;
 	}
 	if (!rx->need) {
 		err = rx_parse_header(rx);
@@ -110,33 +130,41 @@ static bool rx_fill(struct sock *sk, struct kto_rx *rx)
 			goto out;
 		}
 	}
-	rx_pull(sk, rx, rx->need);
+	err = rx_pull(sk, rx, rx->need, gfp);
+out_pulled:
+	rx->need_alloc = err == -ENOMEM;
 out:
 	WRITE_ONCE(rx->ready, rx_ready(rx));
-	return rx->ready || rx->stopped || rx->err;
+	return rx->ready || rx->stopped || rx->err || rx->need_alloc;
 }
 
 static void kto_data_ready(struct sock *sk)
 {
 	struct kto_ctx *ctx = kto_ctx_get(sk);
 
-	if (rx_fill(sk, ctx->rx))
+	if (rx_fill(sk, ctx->rx, GFP_ATOMIC))
 		ctx->sk_data_ready(sk);
 }
 
-/* Does this TLS 1.3 handshake record carry a KeyUpdate (RFC 8446 4.6.3)? */
-static bool has_key_update(const u8 *p, u32 len)
+/*
+ * Does this TLS 1.3 handshake record (plaintext at @off, @len bytes) carry
+ * a KeyUpdate (RFC 8446 4.6.3)?
+ */
+static bool has_key_update(const struct kto_pages *pg, u32 off, u32 len)
 {
-	u32 off = 0;
+	u32 pos = 0;
+	u8 h[4];
 
-	while (len - off >= 4) {
-		u32 msg_len = get_unaligned_be24(p + off + 1);
+	while (len - pos >= sizeof(h)) {
+		u32 msg_len;
 
-		if (p[off] == KTO_HS_KEY_UPDATE)
+		kto_pages_read(pg, off + pos, h, sizeof(h));
+		if (h[0] == KTO_HS_KEY_UPDATE)
 			return true;
-		if (msg_len > len - off - 4)
+		msg_len = get_unaligned_be24(h + 1);
+		if (msg_len > len - pos - sizeof(h))
 			break;
-		off += 4 + msg_len;
+		pos += sizeof(h) + msg_len;
 	}
 	return false;
 }
@@ -147,7 +175,7 @@ static int rx_decrypt(struct sock *sk, struct kto_rx *rx)
 	u8 type;
 	int err;
 
-	err = kto_crypto_open(&rx->c, rx->buf, rx->need, &off, &len, &type);
+	err = kto_crypto_open(&rx->c, &rx->pg, rx->need, &off, &len, &type);
 	if (err) {
 		rx->err = err == -EKEYEXPIRED ? err : -EBADMSG;
 		kto_stats_add(sk, KTO_STAT_DECRYPT_ERROR, 1);
@@ -164,7 +192,7 @@ static int rx_decrypt(struct sock *sk, struct kto_rx *rx)
 	 * derives and installs: decrypt nothing more until then.
 	 */
 	if (rx->c.version == TLS_1_3_VERSION && type == KTO_TYPE_HANDSHAKE &&
-	    has_key_update(rx->buf + off, len)) {
+	    has_key_update(&rx->pg, off, len)) {
 		rx->key_update = true;
 		kto_stats_add(sk, KTO_STAT_RX_REKEY_RECEIVED, 1);
 	}
@@ -175,11 +203,13 @@ static int rx_decrypt(struct sock *sk, struct kto_rx *rx)
 	return 0;
 }
 
+/* The record in pg is consumed: an idle socket keeps no pages. */
 static void rx_buf_done(struct kto_rx *rx)
 {
 	rx->decrypted = false;
 	rx->have = 0;
 	rx->need = 0;
+	kto_pages_release(&rx->pg);
 }
 
 /* MSG_PEEK wants past the record in buf: set it aside so buf can refill. */
@@ -193,7 +223,7 @@ static int rx_stash(struct kto_rx *rx)
 	r->len = rx->plain_len;
 	r->off = 0;
 	r->type = rx->type;
-	memcpy(r->data, rx->buf + rx->plain_off, rx->plain_len);
+	kto_pages_read(&rx->pg, rx->plain_off, r->data, rx->plain_len);
 	list_add_tail(&r->list, &rx->peeked);
 	rx_buf_done(rx);
 	return 0;
@@ -223,9 +253,11 @@ static int rx_wait(struct sock *sk, struct kto_rx *rx, long *timeo,
 			return rx->err;
 		if (rx->key_update)
 			return -EKEYEXPIRED;
-		rx_fill(sk, rx);
+		rx_fill(sk, rx, sk->sk_allocation);
 		if (rx_buf_full(rx))
 			return 1;
+		if (rx->need_alloc)
+			return -ENOMEM;
 		if (sk->sk_err)
 			return has_copied ? -sk->sk_err : sock_error(sk);
 		if (rx->err)
@@ -242,12 +274,30 @@ static int rx_wait(struct sock *sk, struct kto_rx *rx, long *timeo,
 		add_wait_queue(sk_sleep(sk), &wait);
 		sk_set_bit(SOCKWQ_ASYNC_WAITDATA, sk);
 		sk_wait_event(sk, timeo,
-			      READ_ONCE(rx->ready) || READ_ONCE(sk->sk_err) ||
+			      READ_ONCE(rx->ready) || READ_ONCE(rx->need_alloc) ||
+			      READ_ONCE(sk->sk_err) ||
 			      (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN),
 			      &wait);
 		sk_clear_bit(SOCKWQ_ASYNC_WAITDATA, sk);
 		remove_wait_queue(sk_sleep(sk), &wait);
 	}
+}
+
+static size_t copy_out(const struct kto_pages *pg, u32 off, size_t len,
+		       struct iov_iter *to)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		size_t chunk = min_t(size_t, len - done, kto_pages_run(off));
+		size_t got = copy_to_iter(kto_pages_ptr(pg, off), chunk, to);
+
+		done += got;
+		off += got;
+		if (got != chunk)
+			break;
+	}
+	return done;
 }
 
 /* Socket and rx->lock held. */
@@ -266,7 +316,7 @@ static int rx_recv(struct sock *sk, struct kto_rx *rx, struct msghdr *msg,
 	while (copied < len) {
 		struct kto_rec *r = NULL;
 		u32 avail, n;
-		u8 type, *data;
+		u8 type, *data = NULL;
 
 		if (!peek)
 			r = list_first_entry_or_null(&rx->peeked, struct kto_rec, list);
@@ -282,11 +332,10 @@ static int rx_recv(struct sock *sk, struct kto_rx *rx, struct msghdr *msg,
 			avail = r->len - r->off;
 		} else if (rx->decrypted && !buf_seen) {
 			type = rx->type;
-			data = rx->buf + rx->plain_off;
 			avail = rx->plain_len;
 		} else {
 			/* Go on past the target only while records are waiting. */
-			rx_fill(sk, rx);
+			rx_fill(sk, rx, sk->sk_allocation);
 			if (copied >= target && !rx_buf_full(rx))
 				break;
 			if (peek && rx->decrypted) {
@@ -326,7 +375,8 @@ static int rx_recv(struct sock *sk, struct kto_rx *rx, struct msghdr *msg,
 		}
 
 		n = min_t(size_t, avail, len - copied);
-		if (copy_to_iter(data, n, &msg->msg_iter) != n) {
+		if ((data ? copy_to_iter(data, n, &msg->msg_iter) :
+		     copy_out(&rx->pg, rx->plain_off, n, &msg->msg_iter)) != n) {
 			err = -EFAULT;
 			break;
 		}
@@ -356,7 +406,7 @@ static int rx_recv(struct sock *sk, struct kto_rx *rx, struct msghdr *msg,
 			break;
 	}
 
-	rx_fill(sk, rx);
+	rx_fill(sk, rx, sk->sk_allocation);
 	return copied ? copied : err;
 }
 
@@ -408,8 +458,11 @@ static __poll_t kto_poll(struct file *file, struct socket *sock,
 	struct kto_ctx *ctx = kto_ctx_get(sk);
 	__poll_t mask = ctx->sk_ops->poll(file, sock, wait);
 
-	/* Readable only when a whole record (or an error, or EOF) is there. */
-	if (!READ_ONCE(ctx->rx->ready) &&
+	/*
+	 * Readable only when a whole record (or an error, or EOF) is there,
+	 * or when the softirq could not get pages and a reader must.
+	 */
+	if (!READ_ONCE(ctx->rx->ready) && !READ_ONCE(ctx->rx->need_alloc) &&
 	    !(READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN) &&
 	    !READ_ONCE(sk->sk_err))
 		mask &= ~(EPOLLIN | EPOLLRDNORM);
@@ -442,7 +495,7 @@ int kto_rx_rekey(struct sock *sk, struct kto_ctx *ctx,
 		return err;
 	rx->key_update = false;
 	/* Records that waited for this key can be read now. */
-	if (rx_fill(sk, rx))
+	if (rx_fill(sk, rx, sk->sk_allocation))
 		ctx->sk_data_ready(sk);
 	return 0;
 }
@@ -474,14 +527,11 @@ int kto_rx_init(struct sock *sk, struct kto_ctx *ctx,
 	rx = kzalloc(sizeof(*rx), GFP_KERNEL);
 	if (!rx)
 		return -ENOMEM;
-	rx->buf = kvmalloc(KTO_MAX_RECORD, GFP_KERNEL);
-	if (!rx->buf) {
-		err = -ENOMEM;
-		goto err_free;
-	}
 	err = kto_crypto_init(&rx->c, info, false);
-	if (err)
-		goto err_free;
+	if (err) {
+		kfree(rx);
+		return err;
+	}
 
 	mutex_init(&rx->lock);
 	INIT_LIST_HEAD(&rx->peeked);
@@ -492,14 +542,9 @@ int kto_rx_init(struct sock *sk, struct kto_ctx *ctx,
 	write_unlock_bh(&sk->sk_callback_lock);
 
 	/* Records may already be waiting in TCP's queue. */
-	if (rx_fill(sk, rx))
+	if (rx_fill(sk, rx, sk->sk_allocation))
 		ctx->sk_data_ready(sk);
 	return 0;
-
-err_free:
-	kvfree(rx->buf);
-	kfree(rx);
-	return err;
 }
 
 /* After the socket's callbacks were restored. */
@@ -511,7 +556,7 @@ void kto_rx_uninit(struct sock *sk, struct kto_ctx *ctx)
 		return;
 	rx_free_peeked(rx);
 	kto_crypto_uninit(&rx->c);
-	kvfree_sensitive(rx->buf, KTO_MAX_RECORD);
+	kto_pages_release_clear(&rx->pg);	/* may hold plaintext */
 	kfree_sensitive(rx);
 	ctx->rx = NULL;
 }

@@ -21,30 +21,74 @@ static u32 prepend(const struct kto_tx *tx)
 	return KTO_HDR_LEN + tx->c.explicit_len;
 }
 
+#ifdef KTO_HAVE_SENDPAGE
+/* Hand [off, off + len) of the record's pages to TCP; it takes references. */
+static int push_pages(struct sock *sk, struct kto_pages *pg, u32 off, u32 len,
+		      int flags)
+{
+	int done = 0;
+
+	while (len) {
+		u32 chunk = min(len, kto_pages_run(off));
+		int f = flags | (chunk < len ? MSG_SENDPAGE_NOTLAST | MSG_MORE : 0);
+		int n;
+
+		n = do_tcp_sendpages(sk, pg->p[off / PAGE_SIZE], off % PAGE_SIZE,
+				     chunk, f);
+		if (n <= 0)
+			return done ? done : n;
+		done += n;
+		if (n < chunk)
+			break;
+		off += n;
+		len -= n;
+	}
+	return done;
+}
+#else
+/* Hand [off, off + len) of the record's pages to TCP; it takes references. */
+static int push_pages(struct sock *sk, struct kto_pages *pg, u32 off, u32 len,
+		      int flags)
+{
+	struct bio_vec bv[KTO_REC_PAGES];
+	struct msghdr m = { .msg_flags = flags | MSG_SPLICE_PAGES };
+	u32 total = len;
+	int n = 0;
+
+	while (len) {
+		u32 chunk = min(len, kto_pages_run(off));
+
+		bv[n].bv_page = pg->p[off / PAGE_SIZE];
+		bv[n].bv_offset = off % PAGE_SIZE;
+		bv[n].bv_len = chunk;
+		n++;
+		off += chunk;
+		len -= chunk;
+	}
+	iov_iter_bvec(&m.msg_iter, ITER_SOURCE, bv, n, total);
+	return tcp_sendmsg_locked(sk, &m, total);
+}
+#endif
+
 /*
  * Give the rest of the closed record to TCP. Returns 0 once all of it is
- * queued in TCP, or -errno (-EAGAIN when it would block).
+ * queued in TCP, or -errno (-EAGAIN when it would block). TCP holds its own
+ * references on the pages, so ours go when the record is all out.
  */
 static int tx_push(struct sock *sk, struct kto_tx *tx, int flags)
 {
+	flags &= MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE;
 	while (tx->push_off < tx->rec_len) {
-		struct kvec kv = {
-			.iov_base = tx->buf + tx->push_off,
-			.iov_len = tx->rec_len - tx->push_off,
-		};
-		struct msghdr m = {
-			.msg_flags = flags & (MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE),
-		};
-		int n;
+		int n = push_pages(sk, &tx->pg, tx->push_off,
+				   tx->rec_len - tx->push_off, flags);
 
-		iov_iter_kvec(&m.msg_iter, ITER_SOURCE, &kv, 1, kv.iov_len);
-		n = tcp_sendmsg_locked(sk, &m, kv.iov_len);
 		if (n < 0)
 			return n;
 		if (!n)
 			return -EAGAIN;
 		tx->push_off += n;
 	}
+	kto_pages_release(&tx->pg);
 	tx->rec_len = 0;
 	tx->push_off = 0;
 	return 0;
@@ -55,7 +99,7 @@ static int tx_close_record(struct sock *sk, struct kto_tx *tx)
 {
 	int len;
 
-	len = kto_crypto_seal(&tx->c, tx->buf, tx->plain_len, tx->open_type);
+	len = kto_crypto_seal(&tx->c, &tx->pg, tx->plain_len, tx->open_type);
 	if (len < 0) {
 		/* The buffer may be half-encrypted: nothing sane to send. */
 		tx->err = len;
@@ -66,6 +110,25 @@ static int tx_close_record(struct sock *sk, struct kto_tx *tx)
 	tx->plain_len = 0;
 	kto_stats_add(sk, KTO_STAT_TX_RECORDS, 1);
 	return 0;
+}
+
+/* Copy up to @len bytes from @from to offset @off of the record. */
+static size_t copy_in(struct kto_pages *pg, u32 off, size_t len,
+		      struct iov_iter *from)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		size_t chunk = min_t(size_t, len - done, kto_pages_run(off));
+		size_t got = copy_page_from_iter(pg->p[off / PAGE_SIZE],
+						 off % PAGE_SIZE, chunk, from);
+
+		done += got;
+		off += got;
+		if (got != chunk)
+			break;
+	}
+	return done;
 }
 
 static int tx_close_and_push(struct sock *sk, struct kto_tx *tx, int flags)
@@ -122,8 +185,12 @@ static int tx_send(struct sock *sk, struct kto_tx *tx, struct iov_iter *from,
 		}
 
 		n = min_t(size_t, iov_iter_count(from), max - tx->plain_len);
-		got = copy_from_iter(tx->buf + prepend(tx) + tx->plain_len, n,
-				     from);
+		/* Pages for the new bytes and the record's tail. */
+		err = kto_pages_ensure(&tx->pg, prepend(tx) + tx->plain_len + n +
+				       tx->c.tail_len, sk->sk_allocation);
+		if (err)
+			goto out;
+		got = copy_in(&tx->pg, prepend(tx) + tx->plain_len, n, from);
 		tx->plain_len += got;
 		copied += got;
 		rec_copied += got;
@@ -385,14 +452,11 @@ int kto_tx_init(struct sock *sk, struct kto_ctx *ctx,
 	tx = kzalloc(sizeof(*tx), GFP_KERNEL);
 	if (!tx)
 		return -ENOMEM;
-	tx->buf = kvmalloc(KTO_MAX_RECORD, GFP_KERNEL);
-	if (!tx->buf) {
-		err = -ENOMEM;
-		goto err_free;
-	}
 	err = kto_crypto_init(&tx->c, info, true);
-	if (err)
-		goto err_free;
+	if (err) {
+		kfree(tx);
+		return err;
+	}
 
 	tx->sk = sk;
 	mutex_init(&tx->lock);
@@ -403,11 +467,6 @@ int kto_tx_init(struct sock *sk, struct kto_ctx *ctx,
 	sk->sk_write_space = kto_write_space;
 	write_unlock_bh(&sk->sk_callback_lock);
 	return 0;
-
-err_free:
-	kvfree(tx->buf);
-	kfree(tx);
-	return err;
 }
 
 /*
@@ -423,7 +482,14 @@ void kto_tx_uninit(struct sock *sk, struct kto_ctx *ctx)
 	set_bit(KTO_TX_CLOSING, &tx->flags);
 	cancel_work_sync(&tx->work);
 	kto_crypto_uninit(&tx->c);
-	kvfree_sensitive(tx->buf, KTO_MAX_RECORD);
+	/*
+	 * A record partly given to TCP is ciphertext that TCP still sends;
+	 * an open record that never went out holds plaintext: clear it.
+	 */
+	if (tx->rec_len)
+		kto_pages_release(&tx->pg);
+	else
+		kto_pages_release_clear(&tx->pg);
 	kfree_sensitive(tx);
 	ctx->tx = NULL;
 }
