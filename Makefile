@@ -24,7 +24,7 @@ KMOD_SRCS := Kbuild $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild
 KMOD_TESTS := $(patsubst selftests/kmod/%.c,$(TEST_BIN)/%,$(wildcard selftests/kmod/*.c))
 LINES := 6.1 6.12
 
-.PHONY: all module modules-all userspace tests tests-helper unit deps check soak demo style clean help \
+.PHONY: all module modules-all userspace tests tests-helper unit deps check soak demo bench style clean help \
 	$(addprefix module-,$(LINES))
 
 all: module userspace tests
@@ -36,6 +36,7 @@ help:
 	@echo "make tests-helper  the handshake helper and HTTPS tools tests in the VM (LINE=6.1|6.12)"
 	@echo "make soak       a long fuzz and stress run in the VM (SOAK_SCALE, SOAK_SEED, LINE)"
 	@echo "make demo       boot the VM, load the module and show it at work"
+	@echo "make bench      benchmark in the VM (BENCH_ARGS=...); table and plot into Documentation/"
 	@echo "make style      checkpatch over kmod/"
 	@echo "make deps       install missing Debian packages"
 	@echo "make dkms-install  build and install the module for every installed kernel with DKMS"
@@ -82,6 +83,14 @@ $(KTLSH_LIB): $(KTLSH_OBJS)
 $(KTLSH_TOOLS): $(USER_BIN)/%: userspace/tools/%.c $(KTLSH_LIB) userspace/include/ktlsh.h
 	$(CC) $(USER_CFLAGS) -Iuserspace/include -static -o $@ $< $(KTLSH_LIB) \
 		-lssl -lcrypto -lpthread
+
+# The benchmark: the tool and its parts under userspace/bench/ (OpenSSL for
+# the userspace path, AF_ALG, threads).
+BENCH_SRCS := $(wildcard userspace/bench/*.c)
+$(USER_BIN)/ktls-bench: userspace/tools/ktls-bench.c $(BENCH_SRCS) userspace/bench/bench.h
+	@mkdir -p $(USER_BIN)
+	$(CC) $(USER_CFLAGS) -Iuserspace/bench -static -o $@ $< $(BENCH_SRCS) \
+		-lssl -lcrypto -lpthread -ldl
 
 $(USER_BIN)/%: userspace/tools/%.c
 	@mkdir -p $(USER_BIN)
@@ -173,6 +182,11 @@ tests-helper: userspace
 
 demo:
 	@$(TOP)/userspace/tools/demo
+
+# The benchmark in one VM boot (6.12, in-tree kTLS and ours side by side);
+# table and plot into Documentation/. make bench BENCH_ARGS="--quick"
+bench:
+	@$(TOP)/userspace/bench/run $(BENCH_ARGS)
 
 style:
 	@$(TOP)/selftests/style
