@@ -120,6 +120,7 @@ int kto_ctx_attach(struct sock *sk)
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
 	if (!ctx)
 		return -ENOMEM;
+	kto_live_add(KTO_LIVE_CONTEXTS, 1);
 
 	ctx->sk = sk;
 	ctx->sk_proto = sk->sk_prot;
@@ -135,6 +136,7 @@ int kto_ctx_attach(struct sock *sk)
 
 static void ctx_free(struct kto_ctx *ctx)
 {
+	kto_live_add(KTO_LIVE_CONTEXTS, -1);
 	kfree_rcu(ctx, rcu);
 }
 

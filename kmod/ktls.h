@@ -249,6 +249,15 @@ enum kto_stat {
 	KTO_STAT_NUM,
 };
 
+/* Module-wide counts of what we allocate, for leak checks. */
+enum kto_live {
+	KTO_LIVE_CONTEXTS,
+	KTO_LIVE_PAGES,
+	KTO_LIVE_PEEKED,
+	KTO_LIVE_NUM,
+};
+
+void kto_live_add(enum kto_live what, long n);
 int kto_stats_init(void);
 void kto_stats_uninit(void);
 void kto_stats_add(const struct sock *sk, enum kto_stat stat, long n);

@@ -25,6 +25,7 @@ int kto_pages_ensure(struct kto_pages *pg, u32 len, gfp_t gfp)
 		if (!p)
 			return -ENOMEM;
 		pg->p[pg->n++] = p;
+		kto_live_add(KTO_LIVE_PAGES, 1);
 	}
 	return 0;
 }
@@ -32,6 +33,7 @@ int kto_pages_ensure(struct kto_pages *pg, u32 len, gfp_t gfp)
 /* Drop our references; pages TCP still holds live on until it is done. */
 void kto_pages_release(struct kto_pages *pg)
 {
+	kto_live_add(KTO_LIVE_PAGES, -(long)pg->n);
 	while (pg->n)
 		put_page(pg->p[--pg->n]);
 }

@@ -220,6 +220,7 @@ static int rx_stash(struct kto_rx *rx)
 	r = kmalloc(struct_size(r, data, rx->plain_len), GFP_KERNEL);
 	if (!r)
 		return -ENOMEM;
+	kto_live_add(KTO_LIVE_PEEKED, 1);
 	r->len = rx->plain_len;
 	r->off = 0;
 	r->type = rx->type;
@@ -236,6 +237,7 @@ static void rx_free_peeked(struct kto_rx *rx)
 	list_for_each_entry_safe(r, tmp, &rx->peeked, list) {
 		list_del(&r->list);
 		kfree_sensitive(r);
+		kto_live_add(KTO_LIVE_PEEKED, -1);
 	}
 }
 
@@ -392,6 +394,7 @@ static int rx_recv(struct sock *sk, struct kto_rx *rx, struct msghdr *msg,
 			if (r->off == r->len) {
 				list_del(&r->list);
 				kfree_sensitive(r);
+				kto_live_add(KTO_LIVE_PEEKED, -1);
 			}
 		} else {
 			rx->plain_off += n;

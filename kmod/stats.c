@@ -2,7 +2,9 @@
 /*
  * Per network namespace counters, shown in /proc/net/ktls_offload_stat in
  * the "Name value" format of the in-tree /proc/net/tls_stat. (Our own file
- * name: both modules may be loaded side by side.)
+ * name: both modules may be loaded side by side.) After them, module-wide
+ * counts of the contexts, pages and peeked records we hold, which leak
+ * checks expect back at zero.
  */
 #include <linux/percpu.h>
 #include <linux/proc_fs.h>
@@ -19,6 +21,19 @@ struct kto_net {
 };
 
 static unsigned int kto_net_id __read_mostly;
+
+static atomic_long_t kto_live[KTO_LIVE_NUM];
+
+static const char *const kto_live_names[KTO_LIVE_NUM] = {
+	[KTO_LIVE_CONTEXTS]	= "KtoLiveContexts",
+	[KTO_LIVE_PAGES]	= "KtoLivePages",
+	[KTO_LIVE_PEEKED]	= "KtoLivePeekedRecords",
+};
+
+void kto_live_add(enum kto_live what, long n)
+{
+	atomic_long_add(n, &kto_live[what]);
+}
 
 static const char *const kto_stat_names[KTO_STAT_NUM] = {
 	[KTO_STAT_CURR_TX]		= "TlsCurrTxSw",
@@ -79,6 +94,10 @@ static int kto_stats_show(struct seq_file *seq, void *v)
 			sum += per_cpu_ptr(kn->stats, cpu)[i];
 		seq_printf(seq, "%-32s%ld\n", kto_stat_names[i], sum);
 	}
+	/* Module-wide, not per namespace: what we hold right now. */
+	for (i = 0; i < KTO_LIVE_NUM; i++)
+		seq_printf(seq, "%-32s%ld\n", kto_live_names[i],
+			   atomic_long_read(&kto_live[i]));
 	return 0;
 }
 

@@ -158,6 +158,9 @@ static int tx_send(struct sock *sk, struct kto_tx *tx, struct iov_iter *from,
 
 	if (tx->err)
 		return tx->err;
+	/* As TCP: nothing is taken once the socket cannot send it. */
+	if (sk->sk_err || (sk->sk_shutdown & SEND_SHUTDOWN))
+		return sk_stream_error(sk, flags, -EPIPE);
 
 	/* A record holds one content type. */
 	if (tx->plain_len && tx->open_type != type) {
@@ -315,7 +318,9 @@ static void kto_splice_eof(struct socket *sock)
 /*
  * shutdown(SHUT_WR or SHUT_RDWR): send the open record before TCP's FIN.
  * This must run before inet_shutdown(), which marks the socket shut for
- * sending before it calls into the protocol.
+ * sending before it calls into the protocol. A writer blocked in TCP holds
+ * the TX mutex: then its own data is what is in flight, and shutdown must
+ * not wait for it (TCP's shutdown wakes it with EPIPE).
  */
 static int kto_ops_shutdown(struct socket *sock, int how)
 {
@@ -323,8 +328,7 @@ static int kto_ops_shutdown(struct socket *sock, int how)
 	struct kto_ctx *ctx = kto_ctx_get(sk);
 	struct kto_tx *tx = ctx->tx;
 
-	if (how == SHUT_WR || how == SHUT_RDWR) {
-		mutex_lock(&tx->lock);
+	if ((how == SHUT_WR || how == SHUT_RDWR) && mutex_trylock(&tx->lock)) {
 		lock_sock(sk);
 		if (!tx->err && (sk->sk_state == TCP_ESTABLISHED ||
 				 sk->sk_state == TCP_CLOSE_WAIT))

@@ -29,7 +29,13 @@
 #define BASELINE_FILE	"/tmp/kto-stress-baseline"
 #define SLABINFO_COPY	"/tmp/kto-stress-slabinfo"
 /* Kernel memory allowed to stay allocated after everything is closed. */
-#define SLAB_TOLERANCE	(512 * 1024)
+/*
+ * Slab totals count the objects SLUB keeps cached per CPU as in use, which
+ * after thousands of connections moves by several hundred KiB with no leak
+ * at all (seen up to ~600 KiB): the precise checks are the module's own
+ * live-object counters and TCP's socket count, both exact.
+ */
+#define SLAB_TOLERANCE	(1024 * 1024)
 #define PAGES_TOLERANCE	(8 * 1024 * 1024)
 
 static long n_conns = 1000;
@@ -242,6 +248,30 @@ static void mem_sample(struct mem *m)
 		if (f > m->free_kb)
 			m->free_kb = f;
 	}
+}
+
+/* TCP sockets allocated (/proc/net/sockstat), once it drops to 0 or time is up. */
+static long tcp_sockets_allocated(int seconds)
+{
+	char line[256];
+	long alloc = -1;
+	int i;
+
+	for (i = 0; i < seconds * 10; i++) {
+		FILE *f = fopen("/proc/net/sockstat", "r");
+
+		alloc = -1;
+		if (!f)
+			return -1;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "TCP: inuse %*d orphan %*d tw %*d alloc %ld", &alloc) == 1)
+				break;
+		fclose(f);
+		if (!alloc)
+			return 0;
+		usleep(100 * 1000);
+	}
+	return alloc;
 }
 
 static int wait_refcnt(int want, int seconds)
@@ -807,6 +837,12 @@ TEST_F_TIMEOUT(stress, z_no_leak_and_unload, 120)
 	EXPECT_EQ(wait_refcnt(0, 20), 0);
 	EXPECT_EQ(stat_get("TlsCurrTxSw"), 0);
 	EXPECT_EQ(stat_get("TlsCurrRxSw"), 0);
+	/* Everything the module allocated is back, exactly. */
+	EXPECT_EQ(stat_get("KtoLiveContexts"), 0);
+	EXPECT_EQ(stat_get("KtoLivePages"), 0);
+	EXPECT_EQ(stat_get("KtoLivePeekedRecords"), 0);
+	/* And TCP has freed every socket of ours. */
+	EXPECT_EQ(tcp_sockets_allocated(20), 0);
 	mem_sample(&m);
 	TH_LOG("slab objects %+ld KiB (tolerance %d), SUnreclaim %+ld KiB, MemFree %+ld KiB (tolerance %d)",
 	       (m.slab - base.slab) / 1024, SLAB_TOLERANCE / 1024,
