@@ -84,6 +84,12 @@ $(KTLSH_TOOLS): $(USER_BIN)/%: userspace/tools/%.c $(KTLSH_LIB) userspace/includ
 	$(CC) $(USER_CFLAGS) -Iuserspace/include -static -o $@ $< $(KTLSH_LIB) \
 		-lssl -lcrypto -lpthread
 
+# The helper's test programs (selftests/helper/*.c), on the library.
+HELPER_TESTS := $(patsubst selftests/helper/%.c,$(USER_BIN)/%,$(wildcard selftests/helper/*.c))
+$(HELPER_TESTS): $(USER_BIN)/%: selftests/helper/%.c $(KTLSH_LIB) userspace/include/ktlsh.h
+	$(CC) $(USER_CFLAGS) -Iuserspace/include -static -o $@ $< $(KTLSH_LIB) \
+		-lssl -lcrypto -lpthread
+
 # The benchmark: the tool and its parts under userspace/bench/ (OpenSSL for
 # the userspace path, AF_ALG, threads).
 BENCH_SRCS := $(wildcard userspace/bench/*.c)
@@ -96,7 +102,7 @@ $(USER_BIN)/%: userspace/tools/%.c
 	@mkdir -p $(USER_BIN)
 	$(CC) $(USER_CFLAGS) -static -o $@ $<
 
-userspace: $(USER_TOOLS)
+userspace: $(USER_TOOLS) $(HELPER_TESTS)
 
 # kselftest headers, taken from the installed linux-source tarball.
 $(KSFT_DIR)/kselftest_harness.h:

@@ -48,6 +48,7 @@ enum ktlsh_code {
 	KTLSH_E_KERNEL = -12,		/* the module refused the socket or the keys */
 	KTLSH_E_PROTOCOL = -13,		/* the peer sent something unexpected after the handshake */
 	KTLSH_E_CLOSED = -14,		/* the connection was reset or closed without close_notify */
+	KTLSH_E_INVALID = -15,		/* not possible on this connection (KeyUpdate in TLS 1.2) */
 };
 
 struct ktlsh_err {
@@ -76,6 +77,13 @@ struct ktlsh_config {
 	int ca_system;			/* nonzero: also trust the system store */
 	int verify_peer;		/* client: 1 unless set to -1; server: ask for client certificates */
 	int userspace;			/* nonzero: never install keys, records stay in OpenSSL */
+	/*
+	 * Client: ask the server for RFC 6066 max_fragment_length, 512, 1024,
+	 * 2048 or 4096 bytes of plaintext per record; 0: do not. (A server
+	 * grants what a client asks for.) Whatever is negotiated becomes the
+	 * module's TLS_TX_MAX_PAYLOAD_LEN; see ktlsh_conn_max_fragment.
+	 */
+	int max_fragment;
 	enum ktlsh_unsupported unsupported;
 };
 
@@ -104,18 +112,39 @@ const char *ktlsh_conn_version(const struct ktlsh_conn *conn);
 const char *ktlsh_conn_cipher(const struct ktlsh_conn *conn);
 /* Why a negotiated suite was left in userspace, or "" */
 const char *ktlsh_conn_note(const struct ktlsh_conn *conn);
+/* The negotiated max_fragment_length in bytes (records sent carry no more), or 0. */
+int ktlsh_conn_max_fragment(const struct ktlsh_conn *conn);
+/* TLS 1.3 KeyUpdates received from the peer and sent, so far (offloaded connections). */
+void ktlsh_conn_key_updates(const struct ktlsh_conn *conn, unsigned long *received,
+			    unsigned long *sent);
 
 /*
  * Application data. ktlsh_read returns the number of bytes read, 0 at the
  * peer's close_notify, or a negative code. Handshake records after the
- * handshake (a TLS 1.3 NewSessionTicket) are consumed and ignored; a
- * KeyUpdate or a fatal alert is a KTLSH_E_PROTOCOL error.
+ * handshake are TLS 1.3 post-handshake messages: a NewSessionTicket is
+ * consumed and ignored; a KeyUpdate makes ktlsh derive and install the
+ * peer's next traffic key and, if the peer asked for it, send a KeyUpdate
+ * of its own and switch to its own next key (see ktlsh_key_update). A
+ * fatal alert or a malformed KeyUpdate is a KTLSH_E_PROTOCOL error.
+ *
+ * One thread may read while another writes (ktlsh_write, ktlsh_sendfile,
+ * ktlsh_key_update): the sending side is serialized inside ktlsh, so an
+ * answer to the peer's KeyUpdate never lands inside a write. ktlsh_close
+ * and ktlsh_abort only when no other call is running.
  */
 ssize_t ktlsh_read(struct ktlsh_conn *conn, void *buf, size_t len, struct ktlsh_err *err);
 ssize_t ktlsh_write(struct ktlsh_conn *conn, const void *buf, size_t len, struct ktlsh_err *err);
 /* Send count bytes of file_fd from offset: sendfile(2) when offloaded. */
 ssize_t ktlsh_sendfile(struct ktlsh_conn *conn, int file_fd, off_t offset, size_t count,
 		       struct ktlsh_err *err);
+/*
+ * TLS 1.3 KeyUpdate (RFC 8446 4.6.3): send a KeyUpdate message and switch
+ * to the next sending key (application_traffic_secret_N+1). With
+ * request_peer nonzero, the message asks the peer to update its key too;
+ * its answer is handled by ktlsh_read. KTLSH_E_INVALID on a TLS 1.2
+ * connection. Works through the module and through OpenSSL alike.
+ */
+int ktlsh_key_update(struct ktlsh_conn *conn, int request_peer, struct ktlsh_err *err);
 /* Send close_notify (through the module when offloaded), close fd, free. */
 int ktlsh_close(struct ktlsh_conn *conn, struct ktlsh_err *err);
 /* Close without close_notify (after an error). */

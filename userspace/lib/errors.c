@@ -73,6 +73,7 @@ const char *ktlsh_code_name(int code)
 	case KTLSH_E_KERNEL: return "kernel module";
 	case KTLSH_E_PROTOCOL: return "protocol error";
 	case KTLSH_E_CLOSED: return "connection closed";
+	case KTLSH_E_INVALID: return "not possible on this connection";
 	}
 	return "unknown error";
 }

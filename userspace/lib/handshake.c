@@ -149,6 +149,32 @@ static int set_cert(SSL_CTX *c, const struct ktlsh_config *cfg, struct ktlsh_err
 	return 0;
 }
 
+/* RFC 6066 max_fragment_length: a client asks, an OpenSSL server grants it. */
+static int set_max_fragment(SSL_CTX *c, const struct ktlsh_config *cfg, struct ktlsh_err *err)
+{
+	uint8_t mode;
+
+	switch (cfg->max_fragment) {
+	case 0: return 0;
+	case 512: mode = TLSEXT_max_fragment_length_512; break;
+	case 1024: mode = TLSEXT_max_fragment_length_1024; break;
+	case 2048: mode = TLSEXT_max_fragment_length_2048; break;
+	case 4096: mode = TLSEXT_max_fragment_length_4096; break;
+	default:
+		return ktlsh_err_set(err, KTLSH_E_CONFIG,
+				     "max_fragment_length: RFC 6066 allows 512, 1024, 2048 or "
+				     "4096 bytes, not %d", cfg->max_fragment);
+	}
+	if (cfg->role != KTLSH_CLIENT)
+		return ktlsh_err_set(err, KTLSH_E_CONFIG,
+				     "max_fragment_length is asked for by the client; a server "
+				     "grants what the client asks");
+	if (SSL_CTX_set_tlsext_max_fragment_length(c, mode) != 1)
+		return ktlsh_err_set(err, KTLSH_E_CONFIG, "OpenSSL refused max_fragment_length %d",
+				     cfg->max_fragment);
+	return 0;
+}
+
 /* The TLS 1.3 suites the module takes, OpenSSL's default order first. */
 #define KTLSH_TLS13_SUITES \
 	"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:" \
@@ -183,6 +209,8 @@ int ktlsh_ctx_new(const struct ktlsh_config *cfg, struct ktlsh_ctx **ctxp, struc
 		rc = ktlsh_err_set(err, KTLSH_E_CONFIG,
 				   "no TLS 1.3 cipher suite OpenSSL knows in '%s'", cfg->ciphersuites);
 	if (!rc)
+		rc = set_max_fragment(ctx->ssl_ctx, cfg, err);
+	if (!rc)
 		rc = set_cert(ctx->ssl_ctx, cfg, err);
 	if (!rc)
 		rc = ktlsh_verify_setup(ctx, err);
@@ -214,6 +242,7 @@ void ktlsh_conn_free(struct ktlsh_conn *conn)
 		return;
 	SSL_free(conn->ssl);
 	OPENSSL_cleanse(conn->secret, sizeof(conn->secret));
+	pthread_mutex_destroy(&conn->tx_lock);
 	free(conn->rbuf);
 	free(conn);
 }
@@ -279,10 +308,15 @@ static int finish(struct ktlsh_conn *conn, struct ktlsh_err *err)
 {
 	const SSL_CIPHER *cipher = SSL_get_current_cipher(conn->ssl);
 	const char *why = ktlsh_keys_unsupported(cipher, SSL_version(conn->ssl));
+	uint8_t mfl;
 	int rc;
 
 	snprintf(conn->version, sizeof(conn->version), "%s", SSL_get_version(conn->ssl));
 	snprintf(conn->cipher, sizeof(conn->cipher), "%s", SSL_CIPHER_get_name(cipher));
+	mfl = SSL_get_session(conn->ssl) ?
+	      SSL_SESSION_get_max_fragment_length(SSL_get_session(conn->ssl)) : 0;
+	if (mfl >= TLSEXT_max_fragment_length_512 && mfl <= TLSEXT_max_fragment_length_4096)
+		conn->max_fragment = 512 << (mfl - TLSEXT_max_fragment_length_512);
 	if (conn->ctx->cfg.userspace)
 		return 0;
 	if (why && conn->ctx->cfg.unsupported == KTLSH_UNSUPPORTED_USERSPACE) {
@@ -317,6 +351,7 @@ static int handshake(struct ktlsh_ctx *ctx, int fd, const char *host,
 		return ktlsh_err_sys(err, KTLSH_E_SYSTEM, ENOMEM, "connection");
 	conn->ctx = ctx;
 	conn->fd = fd;
+	pthread_mutex_init(&conn->tx_lock, NULL);
 	conn->ssl = SSL_new(ctx->ssl_ctx);
 	if (!conn->ssl || !SSL_set_fd(conn->ssl, fd) ||
 	    !SSL_set_ex_data(conn->ssl, conn_index, conn)) {
@@ -384,6 +419,18 @@ const char *ktlsh_conn_cipher(const struct ktlsh_conn *conn)
 const char *ktlsh_conn_note(const struct ktlsh_conn *conn)
 {
 	return conn->note;
+}
+
+int ktlsh_conn_max_fragment(const struct ktlsh_conn *conn)
+{
+	return conn->max_fragment;
+}
+
+void ktlsh_conn_key_updates(const struct ktlsh_conn *conn, unsigned long *received,
+			    unsigned long *sent)
+{
+	*received = conn->updates[KTLSH_READ];
+	*sent = conn->updates[KTLSH_WRITE];
 }
 
 void ktlsh_abort(struct ktlsh_conn *conn)

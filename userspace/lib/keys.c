@@ -214,3 +214,32 @@ int ktlsh_keys_derive(struct ktlsh_conn *conn, int dir, void *info, size_t *size
 	OPENSSL_cleanse(iv, sizeof(iv));
 	return 0;
 }
+
+/*
+ * TLS 1.3 KeyUpdate: replace direction dir's application traffic secret
+ * with the next one, HKDF-Expand-Label(secret_N, "traffic upd", "",
+ * Hash.length) (RFC 8446 7.2), and restart that direction's record count.
+ */
+int ktlsh_keys_next_secret(struct ktlsh_conn *conn, int dir, struct ktlsh_err *err)
+{
+	const EVP_MD *hmd = SSL_CIPHER_get_handshake_digest(SSL_get_current_cipher(conn->ssl));
+	size_t len = conn->secret_len[dir];
+	unsigned char next[KTLSH_SECRET_MAX];
+	char why[128];
+
+	if (!hmd || !len || (size_t)EVP_MD_get_size(hmd) != len)
+		return ktlsh_err_set(err, KTLSH_E_HANDSHAKE,
+				     "KeyUpdate: no TLS 1.3 %s traffic secret to derive the next "
+				     "one from", dir == KTLSH_WRITE ? "sending" : "receiving");
+	if (!hkdf_expand_label(EVP_MD_get0_name(hmd), conn->secret[dir], len, "traffic upd",
+			       next, len)) {
+		OPENSSL_cleanse(next, sizeof(next));
+		return ktlsh_err_set(err, KTLSH_E_HANDSHAKE,
+				     "KeyUpdate: deriving the next traffic secret failed: %s",
+				     ktlsh_err_openssl(why, sizeof(why)));
+	}
+	memcpy(conn->secret[dir], next, len);
+	OPENSSL_cleanse(next, sizeof(next));
+	conn->seq[dir] = 0;
+	return 0;
+}

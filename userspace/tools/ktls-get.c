@@ -32,6 +32,7 @@ static const char usage[] =
 	"  --ciphers LIST       TLS 1.2 cipher suites (OpenSSL syntax)\n"
 	"  --ciphersuites LIST  TLS 1.3 cipher suites (OpenSSL syntax)\n"
 	"  --cert FILE --key FILE   client certificate and key\n"
+	"  --max-fragment N     ask for RFC 6066 max_fragment_length N (512, 1024, 2048, 4096)\n"
 	"  --fallback           keep a suite the module cannot take in OpenSSL (default: refuse)\n"
 	"  --userspace          never use the module: records stay in OpenSSL\n"
 	"  -o FILE              write the body to FILE (default: stdout)\n"
@@ -192,6 +193,8 @@ int main(int argc, char **argv)
 			cfg.cert_file = argv[++i];
 		} else if (!strcmp(a, "--key")) {
 			cfg.key_file = argv[++i];
+		} else if (!strcmp(a, "--max-fragment")) {
+			cfg.max_fragment = atoi(argv[++i]);
 		} else if (!strcmp(a, "-o")) {
 			o = argv[++i];
 		} else if (!strcmp(a, "--tls")) {
@@ -222,10 +225,14 @@ int main(int argc, char **argv)
 	if (ktlsh_connect(ctx, fd, u.host, &conn, &err))
 		fail("%s:%s: %s", u.host, u.port, err.msg);
 	if (verbose)
-		fprintf(stderr, "ktls-get: %s %s, records %s\n", ktlsh_conn_version(conn),
+		fprintf(stderr, "ktls-get: %s %s, records %s", ktlsh_conn_version(conn),
 			ktlsh_conn_cipher(conn),
 			ktlsh_conn_offloaded(conn) ? "through the kernel module" :
 			*ktlsh_conn_note(conn) ? ktlsh_conn_note(conn) : "in userspace OpenSSL");
+	if (verbose && ktlsh_conn_max_fragment(conn))
+		fprintf(stderr, ", max_fragment_length %d", ktlsh_conn_max_fragment(conn));
+	if (verbose)
+		fputc('\n', stderr);
 	if (o) {
 		out = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (out < 0)
