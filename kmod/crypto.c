@@ -112,13 +112,6 @@ int kto_crypto_init(struct kto_crypto *c, const union kto_crypto_info *info,
 	if (err)
 		goto err;
 
-	c->req = kmalloc(sizeof(*c->req) + crypto_aead_reqsize(c->aead),
-			 GFP_KERNEL);
-	if (!c->req) {
-		err = -ENOMEM;
-		goto err;
-	}
-	aead_request_set_tfm(c->req, c->aead);
 	return 0;
 
 err:
@@ -136,6 +129,23 @@ void kto_crypto_uninit(struct kto_crypto *c)
 	memzero_explicit(c->iv, sizeof(c->iv));
 	memzero_explicit(c->explicit, sizeof(c->explicit));
 	memzero_explicit(&c->info, sizeof(c->info));
+}
+
+/*
+ * The AEAD request, allocated on first use and kept: a socket that never
+ * sends or receives a record holds none. Process context. Callers prepare
+ * before they touch a record, so a failure here changes nothing.
+ */
+int kto_crypto_prepare(struct kto_crypto *c)
+{
+	if (likely(c->req))
+		return 0;
+	c->req = kmalloc(sizeof(*c->req) + crypto_aead_reqsize(c->aead),
+			 GFP_KERNEL);
+	if (!c->req)
+		return -ENOMEM;
+	aead_request_set_tfm(c->req, c->aead);
+	return 0;
 }
 
 /*
@@ -218,20 +228,21 @@ static int run_aead(struct kto_crypto *c, struct kto_pages *pg, u32 off,
 		    u32 buf_len, u32 crypt_len, unsigned int aad_len, u8 *iv,
 		    bool enc)
 {
+	struct scatterlist sg[KTO_SG_MAX];
 	DECLARE_CRYPTO_WAIT(wait);
 	int n;
 
-	sg_init_table(c->sg_in, KTO_SG_MAX);
-	sg_set_buf(&c->sg_in[0], c->aad, aad_len);
-	n = kto_pages_sg(pg, &c->sg_in[1], KTO_SG_MAX - 1, off, buf_len);
+	sg_init_table(sg, KTO_SG_MAX);
+	sg_set_buf(&sg[0], c->aad, aad_len);
+	n = kto_pages_sg(pg, &sg[1], KTO_SG_MAX - 1, off, buf_len);
 	if (n < 0)
 		return n;
-	sg_mark_end(&c->sg_in[n]);
+	sg_mark_end(&sg[n]);
 
 	aead_request_set_callback(c->req, CRYPTO_TFM_REQ_MAY_BACKLOG,
 				  crypto_req_done, &wait);
 	aead_request_set_ad(c->req, aad_len);
-	aead_request_set_crypt(c->req, c->sg_in, c->sg_in, crypt_len, iv);
+	aead_request_set_crypt(c->req, sg, sg, crypt_len, iv);
 	/* The request may complete asynchronously (cryptd): wait for it. */
 	return crypto_wait_req(enc ? crypto_aead_encrypt(c->req) :
 			       crypto_aead_decrypt(c->req), &wait);
@@ -264,6 +275,8 @@ int kto_crypto_seal(struct kto_crypto *c, struct kto_pages *pg, u32 plain_len,
 
 	if (c->exhausted)
 		return -EKEYEXPIRED;
+	if (!c->req)
+		return -ENOMEM;	/* kto_crypto_prepare() was not called */
 
 	if (c->version == TLS_1_3_VERSION) {
 		kto_pages_write(pg, off + inner_len++, &type, 1);
@@ -314,6 +327,8 @@ int kto_crypto_open(struct kto_crypto *c, struct kto_pages *pg, u32 rec_len,
 
 	if (c->exhausted)
 		return -EKEYEXPIRED;
+	if (!c->req)
+		return -ENOMEM;	/* kto_crypto_prepare() was not called */
 	if (rec_len < off + c->tail_len)
 		return -EBADMSG;
 	clen = rec_len - off;

@@ -73,7 +73,7 @@ struct kto_cipher;
 struct kto_crypto {
 	const struct kto_cipher *cipher;
 	struct crypto_aead *aead;
-	struct aead_request *req;	/* preallocated: no per-record alloc */
+	struct aead_request *req;	/* on first use, then kept */
 	u16 version;			/* TLS_1_2_VERSION or TLS_1_3_VERSION */
 	u8 explicit_len;		/* explicit nonce bytes on the wire */
 	u8 tail_len;			/* tag, plus the TLS 1.3 type byte */
@@ -84,7 +84,6 @@ struct kto_crypto {
 	u64 seq;			/* next record sequence number */
 	union kto_crypto_info info;	/* as installed, for getsockopt */
 	u8 aad[16];
-	struct scatterlist sg_in[KTO_SG_MAX];
 };
 
 struct kto_tx {
@@ -180,6 +179,7 @@ unsigned int kto_crypto_info_size(const struct kto_cipher *cipher);
 int kto_crypto_init(struct kto_crypto *c, const union kto_crypto_info *info,
 		    bool tx);
 void kto_crypto_uninit(struct kto_crypto *c);
+int kto_crypto_prepare(struct kto_crypto *c);
 int kto_crypto_rekey(struct kto_crypto *c, const union kto_crypto_info *info);
 void kto_crypto_get_info(const struct kto_crypto *c,
 			 union kto_crypto_info *out);

@@ -77,7 +77,7 @@ static int rx_pull(struct sock *sk, struct kto_rx *rx, u32 want, gfp_t gfp)
 	return desc.error;
 }
 
-/* Check a complete header in buf; set rx->need. */
+/* Check a complete header in pg; set rx->need. */
 static int rx_parse_header(struct kto_rx *rx)
 {
 	const u8 *h = kto_pages_ptr(&rx->pg, 0);	/* in the first page */
@@ -175,6 +175,10 @@ static int rx_decrypt(struct sock *sk, struct kto_rx *rx)
 	u8 type;
 	int err;
 
+	/* Out of memory leaves the record as it was, for another try. */
+	err = kto_crypto_prepare(&rx->c);
+	if (err)
+		return err;
 	err = kto_crypto_open(&rx->c, &rx->pg, rx->need, &off, &len, &type);
 	if (err) {
 		rx->err = err == -EKEYEXPIRED ? err : -EBADMSG;

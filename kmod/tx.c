@@ -161,6 +161,9 @@ static int tx_send(struct sock *sk, struct kto_tx *tx, struct iov_iter *from,
 	/* As TCP: nothing is taken once the socket cannot send it. */
 	if (sk->sk_err || (sk->sk_shutdown & SEND_SHUTDOWN))
 		return sk_stream_error(sk, flags, -EPIPE);
+	err = kto_crypto_prepare(&tx->c);
+	if (err)
+		return err;
 
 	/* A record holds one content type. */
 	if (tx->plain_len && tx->open_type != type) {
@@ -395,7 +398,9 @@ int kto_tx_rekey(struct sock *sk, struct kto_ctx *ctx,
 	int err;
 
 	if (tx->plain_len && !tx->err && !tx->rec_len) {
-		err = tx_close_record(sk, tx);
+		err = kto_crypto_prepare(&tx->c);
+		if (!err)
+			err = tx_close_record(sk, tx);
 		if (err)
 			return err;
 		err = tx_push(sk, tx, MSG_DONTWAIT | MSG_NOSIGNAL);
