@@ -5,6 +5,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/tls.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -21,6 +23,51 @@
 #endif
 
 #define KTO_MODULE "ktls_offload"
+#define KTO_STAT_FILE "/proc/net/ktls_offload_stat"
+
+/* Key material as setsockopt(SOL_TLS, TLS_TX/TLS_RX) takes it. */
+union kto_keys {
+	struct tls_crypto_info info;
+	struct tls12_crypto_info_aes_gcm_128 gcm128;
+	struct tls12_crypto_info_aes_gcm_256 gcm256;
+	struct tls12_crypto_info_aes_ccm_128 ccm128;
+	struct tls12_crypto_info_chacha20_poly1305 chacha;
+};
+
+/* The crypto_info size of a cipher the module takes, or 0. */
+static inline socklen_t kto_keys_len(uint16_t cipher)
+{
+	switch (cipher) {
+	case TLS_CIPHER_AES_GCM_128:
+		return sizeof(struct tls12_crypto_info_aes_gcm_128);
+	case TLS_CIPHER_AES_GCM_256:
+		return sizeof(struct tls12_crypto_info_aes_gcm_256);
+	case TLS_CIPHER_AES_CCM_128:
+		return sizeof(struct tls12_crypto_info_aes_ccm_128);
+	case TLS_CIPHER_CHACHA20_POLY1305:
+		return sizeof(struct tls12_crypto_info_chacha20_poly1305);
+	}
+	return 0;
+}
+
+/* A counter of /proc/net/ktls_offload_stat, or -1. */
+static inline long kto_stat_get(const char *name)
+{
+	char line[256], key[128];
+	long val, found = -1;
+	FILE *f = fopen(KTO_STAT_FILE, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%127s %ld", key, &val) == 2 &&
+		    !strcmp(key, name)) {
+			found = val;
+			break;
+		}
+	fclose(f);
+	return found;
+}
 
 /*
  * A connected TCP pair over loopback: *cfd is the client, *sfd the accepted

@@ -30,7 +30,6 @@
 #define TYPE_DATA	23
 #define TYPE_HANDSHAKE	22
 #define WIRE_CAP	(4 * (MAX_PLAIN + 64))
-#define STAT_FILE	"/proc/net/ktls_offload_stat"
 #define TIMEO_SEC	10
 
 #ifndef TLS_CIPHER_SM4_GCM
@@ -61,21 +60,6 @@ struct keys {
 	};
 	socklen_t len;
 };
-
-static socklen_t info_len(uint16_t cipher)
-{
-	switch (cipher) {
-	case TLS_CIPHER_AES_GCM_128:
-		return sizeof(struct tls12_crypto_info_aes_gcm_128);
-	case TLS_CIPHER_AES_GCM_256:
-		return sizeof(struct tls12_crypto_info_aes_gcm_256);
-	case TLS_CIPHER_AES_CCM_128:
-		return sizeof(struct tls12_crypto_info_aes_ccm_128);
-	case TLS_CIPHER_CHACHA20_POLY1305:
-		return sizeof(struct tls12_crypto_info_chacha20_poly1305);
-	}
-	return 0;
-}
 
 /* TLS 1.2 AES-GCM/CCM put an 8-byte explicit nonce in every record. */
 static int explicit_nonce(uint16_t version, uint16_t cipher)
@@ -123,7 +107,7 @@ static void keys_set_seq(struct keys *k, uint64_t seq)
 static int keys_make(struct keys *k, uint16_t version, uint16_t cipher)
 {
 	memset(k, 0, sizeof(*k));
-	k->len = info_len(cipher);
+	k->len = kto_keys_len(cipher);
 	if (!k->len)
 		return -1;
 	k->info.version = version;
@@ -332,24 +316,6 @@ static void *reader_run(void *arg)
 	return NULL;
 }
 
-/* A counter of /proc/net/ktls_offload_stat, or -1. */
-static long stat_get(const char *name)
-{
-	char line[128], key[64];
-	long val, found = -1;
-	FILE *f = fopen(STAT_FILE, "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%63s %ld", key, &val) == 2 &&
-		    !strcmp(key, name)) {
-			found = val;
-			break;
-		}
-	fclose(f);
-	return found;
-}
 
 static const char *cipher_stat_suffix(uint16_t cipher)
 {
@@ -420,7 +386,7 @@ TEST(setsockopt_invalid)
 		expect_set_errno(_metadata, c, dir, k.raw, k.len - 1, EINVAL);
 		expect_set_errno(_metadata, c, dir, k.raw, k.len + 1, EINVAL);
 		expect_set_errno(_metadata, c, dir, k.raw,
-				 info_len(TLS_CIPHER_AES_GCM_256), EINVAL);
+				 kto_keys_len(TLS_CIPHER_AES_GCM_256), EINVAL);
 
 		for (i = 0; i < sizeof(bad_versions) / sizeof(bad_versions[0]); i++) {
 			bad = k;
@@ -1076,25 +1042,25 @@ TEST_F(rec, stat_cipher_counters)
 	long tx0, rx0;
 	int c, s;
 
-	if (access(STAT_FILE, R_OK))
-		SKIP(return, "no %s (not our module)", STAT_FILE);
+	if (access(KTO_STAT_FILE, R_OK))
+		SKIP(return, "no %s (not our module)", KTO_STAT_FILE);
 	snprintf(tx_name, sizeof(tx_name), "TlsTx%s", sfx);
 	snprintf(rx_name, sizeof(rx_name), "TlsRx%s", sfx);
-	tx0 = stat_get(tx_name);
-	rx0 = stat_get(rx_name);
+	tx0 = kto_stat_get(tx_name);
+	rx0 = kto_stat_get(rx_name);
 	ASSERT_GE(tx0, 1);	/* the fixture's own pair */
 	ASSERT_GE(rx0, 1);
 
 	ASSERT_EQ(make_pair(AF_INET, &self->k, &self->k, &c, &s), 0);
-	EXPECT_EQ(stat_get(tx_name), tx0 + 1);
-	EXPECT_EQ(stat_get(rx_name), rx0 + 1);
+	EXPECT_EQ(kto_stat_get(tx_name), tx0 + 1);
+	EXPECT_EQ(kto_stat_get(rx_name), rx0 + 1);
 	ASSERT_EQ(install(s, TLS_TX, &self->k), 0);
-	EXPECT_EQ(stat_get(tx_name), tx0 + 2);
+	EXPECT_EQ(kto_stat_get(tx_name), tx0 + 2);
 	close(c);
 	close(s);
 	/* Installs, not sockets in use: closing does not take them back. */
-	EXPECT_EQ(stat_get(tx_name), tx0 + 2);
-	EXPECT_EQ(stat_get(rx_name), rx0 + 1);
+	EXPECT_EQ(kto_stat_get(tx_name), tx0 + 2);
+	EXPECT_EQ(kto_stat_get(rx_name), rx0 + 1);
 }
 
 /* ---- cipher-independent ---- */
@@ -1379,39 +1345,39 @@ TEST_F(api, stat_curr_and_records)
 	long tx0, rx0, ctx0, crx0, c0, r0;
 	int c, s, i;
 
-	if (access(STAT_FILE, R_OK))
-		SKIP(return, "no %s (not our module)", STAT_FILE);
-	ctx0 = stat_get("TlsCurrTxSw");
-	crx0 = stat_get("TlsCurrRxSw");
-	tx0 = stat_get("TlsTxSw");
-	rx0 = stat_get("TlsRxSw");
+	if (access(KTO_STAT_FILE, R_OK))
+		SKIP(return, "no %s (not our module)", KTO_STAT_FILE);
+	ctx0 = kto_stat_get("TlsCurrTxSw");
+	crx0 = kto_stat_get("TlsCurrRxSw");
+	tx0 = kto_stat_get("TlsTxSw");
+	rx0 = kto_stat_get("TlsRxSw");
 	ASSERT_GE(ctx0, 1);
 	ASSERT_GE(crx0, 1);
 
 	ASSERT_EQ(make_pair(AF_INET, &self->k, &self->k, &c, &s), 0);
-	EXPECT_EQ(stat_get("TlsCurrTxSw"), ctx0 + 1);
-	EXPECT_EQ(stat_get("TlsCurrRxSw"), crx0 + 1);
-	EXPECT_EQ(stat_get("TlsTxSw"), tx0 + 1);
-	EXPECT_EQ(stat_get("TlsRxSw"), rx0 + 1);
+	EXPECT_EQ(kto_stat_get("TlsCurrTxSw"), ctx0 + 1);
+	EXPECT_EQ(kto_stat_get("TlsCurrRxSw"), crx0 + 1);
+	EXPECT_EQ(kto_stat_get("TlsTxSw"), tx0 + 1);
+	EXPECT_EQ(kto_stat_get("TlsRxSw"), rx0 + 1);
 
-	c0 = stat_get("TlsTxRecords");
-	r0 = stat_get("TlsRxRecords");
+	c0 = kto_stat_get("TlsTxRecords");
+	r0 = kto_stat_get("TlsRxRecords");
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(send(c, self->data, 100, 0), 100);
 	/* 40000 bytes: three more records. */
 	ASSERT_EQ(send(c, self->data, 40000, 0), 40000);
-	EXPECT_EQ(stat_get("TlsTxRecords"), c0 + 6);
+	EXPECT_EQ(kto_stat_get("TlsTxRecords"), c0 + 6);
 	ASSERT_EQ(read_full(s, self->out, 40300), 40300);
-	EXPECT_EQ(stat_get("TlsRxRecords"), r0 + 6);
+	EXPECT_EQ(kto_stat_get("TlsRxRecords"), r0 + 6);
 
 	close(c);
-	EXPECT_EQ(stat_get("TlsCurrTxSw"), ctx0);
-	EXPECT_EQ(stat_get("TlsCurrRxSw"), crx0 + 1);
+	EXPECT_EQ(kto_stat_get("TlsCurrTxSw"), ctx0);
+	EXPECT_EQ(kto_stat_get("TlsCurrRxSw"), crx0 + 1);
 	close(s);
-	EXPECT_EQ(stat_get("TlsCurrRxSw"), crx0);
+	EXPECT_EQ(kto_stat_get("TlsCurrRxSw"), crx0);
 	/* Totals stay. */
-	EXPECT_EQ(stat_get("TlsTxSw"), tx0 + 1);
-	EXPECT_EQ(stat_get("TlsRxSw"), rx0 + 1);
+	EXPECT_EQ(kto_stat_get("TlsTxSw"), tx0 + 1);
+	EXPECT_EQ(kto_stat_get("TlsRxSw"), rx0 + 1);
 }
 
 TEST_F(api, stat_decrypt_error)
@@ -1420,19 +1386,19 @@ TEST_F(api, stat_decrypt_error)
 	ssize_t wlen;
 	int w, rx;
 
-	if (access(STAT_FILE, R_OK))
-		SKIP(return, "no %s (not our module)", STAT_FILE);
+	if (access(KTO_STAT_FILE, R_OK))
+		SKIP(return, "no %s (not our module)", KTO_STAT_FILE);
 	wlen = produce(&self->k, self->data, 100, 1, self->wire, BUF_LEN);
 	ASSERT_GT(wlen, 0);
 	self->wire[wlen - 1] ^= 0x80;
 
-	e0 = stat_get("TlsDecryptError");
+	e0 = kto_stat_get("TlsDecryptError");
 	ASSERT_GE(e0, 0);
 	ASSERT_EQ(make_pair(AF_INET, NULL, &self->k, &w, &rx), 0);
 	ASSERT_EQ(write_full(w, self->wire, wlen), 0);
 	EXPECT_EQ(recv(rx, self->out, BUF_LEN, 0), -1);
 	EXPECT_EQ(errno, EBADMSG);
-	EXPECT_EQ(stat_get("TlsDecryptError"), e0 + 1);
+	EXPECT_EQ(kto_stat_get("TlsDecryptError"), e0 + 1);
 	close(w);
 	close(rx);
 }

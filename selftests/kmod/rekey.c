@@ -15,30 +15,8 @@
 /* key_update, length 1, update_not_requested */
 static const unsigned char key_update[] = { 24, 0, 0, 1, 0 };
 
-union keys {
-	struct tls_crypto_info info;
-	struct tls12_crypto_info_aes_gcm_128 gcm128;
-	struct tls12_crypto_info_aes_gcm_256 gcm256;
-	struct tls12_crypto_info_aes_ccm_128 ccm128;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
-
-static socklen_t keys_len(uint16_t cipher)
-{
-	switch (cipher) {
-	case TLS_CIPHER_AES_GCM_256:
-		return sizeof(struct tls12_crypto_info_aes_gcm_256);
-	case TLS_CIPHER_AES_CCM_128:
-		return sizeof(struct tls12_crypto_info_aes_ccm_128);
-	case TLS_CIPHER_CHACHA20_POLY1305:
-		return sizeof(struct tls12_crypto_info_chacha20_poly1305);
-	default:
-		return sizeof(struct tls12_crypto_info_aes_gcm_128);
-	}
-}
-
 /* Random key material, rec_seq 0 (as after every KeyUpdate). */
-static void keys_new(union keys *k, uint16_t version, uint16_t cipher)
+static void keys_new(union kto_keys *k, uint16_t version, uint16_t cipher)
 {
 	if (getrandom(k, sizeof(*k), 0) != sizeof(*k))
 		abort();
@@ -60,9 +38,9 @@ static void keys_new(union keys *k, uint16_t version, uint16_t cipher)
 	}
 }
 
-static int set_key(int fd, int dir, const union keys *k)
+static int set_key(int fd, int dir, const union kto_keys *k)
 {
-	return setsockopt(fd, SOL_TLS, dir, k, keys_len(k->info.cipher_type));
+	return setsockopt(fd, SOL_TLS, dir, k, kto_keys_len(k->info.cipher_type));
 }
 
 static ssize_t send_type(int fd, unsigned char type, const void *buf,
@@ -113,7 +91,7 @@ static int readable(int fd)
 FIXTURE(rekey)
 {
 	int c, s;	/* each end has TX and RX */
-	union keys c2s, s2c;
+	union kto_keys c2s, s2c;
 };
 
 FIXTURE_VARIANT(rekey)
@@ -156,7 +134,7 @@ FIXTURE_TEARDOWN(rekey)
  * installs the key.
  */
 static void one_update(struct __test_metadata *_metadata, int tx, int rx,
-		       union keys *k, unsigned int round)
+		       union kto_keys *k, unsigned int round)
 {
 	char before[64], after[3000], buf[4096];
 	int type;
@@ -206,7 +184,7 @@ TEST_F(rekey, many_updates_both_ways)
 	}
 }
 
-static unsigned char *keys_seq(union keys *k)
+static unsigned char *keys_seq(union kto_keys *k)
 {
 	switch (k->info.cipher_type) {
 	case TLS_CIPHER_AES_GCM_256:
@@ -223,8 +201,8 @@ static unsigned char *keys_seq(union keys *k)
 /* getsockopt returns the new key, with the new record sequence. */
 TEST_F(rekey, getsockopt_new_key)
 {
-	socklen_t len = keys_len(variant->cipher);
-	union keys got, want;
+	socklen_t len = kto_keys_len(variant->cipher);
+	union kto_keys got, want;
 	char buf[16];
 
 	one_update(_metadata, self->c, self->s, &self->c2s, 0);
@@ -235,7 +213,7 @@ TEST_F(rekey, getsockopt_new_key)
 	want = self->c2s;
 	keys_seq(&want)[7] = 2;
 	ASSERT_EQ(getsockopt(self->c, SOL_TLS, TLS_TX, &got, &len), 0);
-	EXPECT_EQ(len, keys_len(variant->cipher));
+	EXPECT_EQ(len, kto_keys_len(variant->cipher));
 	EXPECT_EQ(memcmp(&got, &want, len), 0);
 	ASSERT_EQ(getsockopt(self->s, SOL_TLS, TLS_RX, &got, &len), 0);
 	EXPECT_EQ(memcmp(&got, &want, len), 0);
@@ -315,7 +293,7 @@ TEST_F(rekey, ticket_alone_does_not_stop)
 /* Version and cipher cannot change; the old key stays in use. */
 TEST_F(rekey, change_refused)
 {
-	union keys k;
+	union kto_keys k;
 	char buf[8];
 
 	keys_new(&k, TLS_1_2_VERSION, variant->cipher);
@@ -334,7 +312,7 @@ TEST_F(rekey, change_refused)
 
 TEST(tls12_second_key_busy)
 {
-	union keys k1, k2;
+	union kto_keys k1, k2;
 	char buf[8];
 	int c, s;
 

@@ -25,7 +25,6 @@
 #include "kselftest_harness.h"
 #include "kto_test.h"
 
-#define STAT_FILE	"/proc/net/ktls_offload_stat"
 #define BASELINE_FILE	"/tmp/kto-stress-baseline"
 #define SLABINFO_COPY	"/tmp/kto-stress-slabinfo"
 /* Kernel memory allowed to stay allocated after everything is closed. */
@@ -58,14 +57,6 @@ static void timeouts(int fd, int sec)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-union keys {
-	struct tls_crypto_info info;
-	struct tls12_crypto_info_aes_gcm_128 gcm128;
-	struct tls12_crypto_info_aes_gcm_256 gcm256;
-	struct tls12_crypto_info_aes_ccm_128 ccm128;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
-
 static const struct {
 	uint16_t version, cipher;
 	socklen_t len;
@@ -81,7 +72,7 @@ static const struct {
 };
 #define N_SUITES (int)(sizeof(suites) / sizeof(suites[0]))
 
-static socklen_t keys_make(union keys *k, int suite, unsigned int salt)
+static socklen_t keys_make(union kto_keys *k, int suite, unsigned int salt)
 {
 	unsigned char *p = (unsigned char *)k;
 	socklen_t i;
@@ -97,7 +88,7 @@ static socklen_t keys_make(union keys *k, int suite, unsigned int salt)
 /* A loopback pair with TLS both ways on both ends (c's TX is s's RX). */
 static int tls_pair(int suite, unsigned int salt, int *c, int *s)
 {
-	union keys a, b;
+	union kto_keys a, b;
 	socklen_t len;
 
 	if (kto_tcp_pair(AF_INET, c, s))
@@ -122,20 +113,6 @@ static int tls_pair(int suite, unsigned int salt, int *c, int *s)
 	return 0;
 }
 
-static long stat_get(const char *name)
-{
-	char line[256], key[128];
-	long val, found = -1;
-	FILE *f = fopen(STAT_FILE, "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%127s %ld", key, &val) == 2 && !strcmp(key, name))
-			found = val;
-	fclose(f);
-	return found;
-}
 
 static long meminfo_kb(const char *name)
 {
@@ -835,12 +812,12 @@ TEST_F_TIMEOUT(stress, z_no_leak_and_unload, 120)
 	fclose(f);
 
 	EXPECT_EQ(wait_refcnt(0, 20), 0);
-	EXPECT_EQ(stat_get("TlsCurrTxSw"), 0);
-	EXPECT_EQ(stat_get("TlsCurrRxSw"), 0);
+	EXPECT_EQ(kto_stat_get("TlsCurrTxSw"), 0);
+	EXPECT_EQ(kto_stat_get("TlsCurrRxSw"), 0);
 	/* Everything the module allocated is back, exactly. */
-	EXPECT_EQ(stat_get("KtoLiveContexts"), 0);
-	EXPECT_EQ(stat_get("KtoLivePages"), 0);
-	EXPECT_EQ(stat_get("KtoLivePeekedRecords"), 0);
+	EXPECT_EQ(kto_stat_get("KtoLiveContexts"), 0);
+	EXPECT_EQ(kto_stat_get("KtoLivePages"), 0);
+	EXPECT_EQ(kto_stat_get("KtoLivePeekedRecords"), 0);
 	/* And TCP has freed every socket of ours. */
 	EXPECT_EQ(tcp_sockets_allocated(20), 0);
 	mem_sample(&m);

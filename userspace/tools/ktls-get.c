@@ -194,7 +194,12 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--key")) {
 			cfg.key_file = argv[++i];
 		} else if (!strcmp(a, "--max-fragment")) {
-			cfg.max_fragment = atoi(argv[++i]);
+			const char *v = argv[++i];
+
+			if (strcmp(v, "512") && strcmp(v, "1024") &&
+			    strcmp(v, "2048") && strcmp(v, "4096"))
+				usage_error("--max-fragment takes 512, 1024, 2048 or 4096");
+			cfg.max_fragment = atoi(v);
 		} else if (!strcmp(a, "-o")) {
 			o = argv[++i];
 		} else if (!strcmp(a, "--tls")) {
