@@ -26,7 +26,6 @@ enum {
  */
 struct kto_protos {
 	const struct proto *base;
-	const struct proto_ops *base_ops;
 	struct proto prot[KTO_CONF_NUM][KTO_CONF_NUM];
 	struct proto_ops ops[KTO_CONF_NUM][KTO_CONF_NUM];
 };
@@ -80,7 +79,6 @@ static struct kto_protos *protos_get(struct sock *sk)
 	mutex_lock(&kto_protos_lock);
 	if (!p->base) {
 		build_protos(p, sk->sk_prot, sk->sk_socket->ops);
-		p->base_ops = sk->sk_socket->ops;
 		/* Publish the tables before lockless readers can see base. */
 		smp_store_release(&p->base, sk->sk_prot);
 	}
@@ -457,11 +455,3 @@ size_t kto_ctx_get_info_size(const struct sock *sk)
 		nla_total_size(sizeof(u16));	/* TLS_INFO_TX_MAX_PAYLOAD_LEN */
 }
 
-int kto_ctx_init(void)
-{
-	return 0;
-}
-
-void kto_ctx_uninit(void)
-{
-}

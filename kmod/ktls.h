@@ -166,8 +166,6 @@ static inline struct kto_ctx *kto_ctx_get(const struct sock *sk)
 }
 
 /* ctx.c */
-int kto_ctx_init(void);
-void kto_ctx_uninit(void);
 int kto_ctx_attach(struct sock *sk);
 void kto_ctx_release(struct sock *sk);
 int kto_ctx_get_info(struct sock *sk, struct sk_buff *skb);

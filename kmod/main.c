@@ -35,26 +35,21 @@ static int __init kto_mod_init(void)
 	err = kto_stats_init();
 	if (err)
 		return err;
-	err = kto_ctx_init();
-	if (err)
-		goto err_stats;
 
 	err = tcp_register_ulp(&kto_ulp_ops);
 	if (err == -EEXIST) {
 		pr_err("a TCP ULP named \"%s\" is already registered (the in-tree tls module?); unload it or load us with ulp_name=<other name>\n",
 		       ulp_name);
-		goto err_ctx;
+		goto err_stats;
 	}
 	if (err) {
 		pr_err("cannot register TCP ULP \"%s\": %d\n", ulp_name, err);
-		goto err_ctx;
+		goto err_stats;
 	}
 
 	pr_info("registered TCP ULP \"%s\"\n", ulp_name);
 	return 0;
 
-err_ctx:
-	kto_ctx_uninit();
 err_stats:
 	kto_stats_uninit();
 	return err;
@@ -63,7 +58,6 @@ err_stats:
 static void __exit kto_mod_exit(void)
 {
 	tcp_unregister_ulp(&kto_ulp_ops);
-	kto_ctx_uninit();
 	kto_stats_uninit();
 }
 
