@@ -219,42 +219,32 @@ TEST_F(rekey, getsockopt_new_key)
 	EXPECT_EQ(memcmp(&got, &want, len), 0);
 }
 
-/* Records written before the new TX key was set keep the old key. */
-TEST_F(rekey, open_record_keeps_old_key)
+/*
+ * Records written before the new TX key was set keep the old key: a
+ * closed record, and an open (MSG_MORE) one, which the rekey seals first.
+ */
+TEST_F(rekey, records_before_new_key_keep_old)
 {
+	static const int flags[] = { MSG_MORE, 0 };
 	char buf[64];
+	unsigned int i;
 
-	ASSERT_EQ(send(self->c, "first", 5, MSG_MORE), 5);
-	keys_new(&self->c2s, TLS_1_3_VERSION, variant->cipher);
-	ASSERT_EQ(set_key(self->c, TLS_TX, &self->c2s), 0);
-	ASSERT_EQ(send(self->c, "second", 6, 0), 6);
+	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		ASSERT_EQ(send(self->c, "first", 5, flags[i]), 5);
+		keys_new(&self->c2s, TLS_1_3_VERSION, variant->cipher);
+		ASSERT_EQ(set_key(self->c, TLS_TX, &self->c2s), 0);
+		ASSERT_EQ(send(self->c, "second", 6, 0), 6);
 
-	/*
-	 * Without a KeyUpdate message the receiver cannot know where the key
-	 * changes: read exactly the first record, then switch.
-	 */
-	ASSERT_EQ(recv(self->s, buf, 5, 0), 5);
-	EXPECT_EQ(memcmp(buf, "first", 5), 0);
-	ASSERT_EQ(set_key(self->s, TLS_RX, &self->c2s), 0);
-	ASSERT_EQ(recv(self->s, buf, sizeof(buf), 0), 6);
-	EXPECT_EQ(memcmp(buf, "second", 6), 0);
-}
-
-/* The same without MSG_MORE: a closed record, then the new TX key. */
-TEST_F(rekey, closed_record_then_new_key)
-{
-	char buf[64];
-
-	ASSERT_EQ(send(self->c, "first", 5, 0), 5);
-	keys_new(&self->c2s, TLS_1_3_VERSION, variant->cipher);
-	ASSERT_EQ(set_key(self->c, TLS_TX, &self->c2s), 0);
-	ASSERT_EQ(send(self->c, "second", 6, 0), 6);
-
-	ASSERT_EQ(recv(self->s, buf, 5, 0), 5);
-	EXPECT_EQ(memcmp(buf, "first", 5), 0);
-	ASSERT_EQ(set_key(self->s, TLS_RX, &self->c2s), 0);
-	ASSERT_EQ(recv(self->s, buf, sizeof(buf), 0), 6);
-	EXPECT_EQ(memcmp(buf, "second", 6), 0);
+		/*
+		 * Without a KeyUpdate message the receiver cannot know where
+		 * the key changes: read exactly the first record, then switch.
+		 */
+		ASSERT_EQ(recv(self->s, buf, 5, 0), 5);
+		EXPECT_EQ(memcmp(buf, "first", 5), 0);
+		ASSERT_EQ(set_key(self->s, TLS_RX, &self->c2s), 0);
+		ASSERT_EQ(recv(self->s, buf, sizeof(buf), 0), 6);
+		EXPECT_EQ(memcmp(buf, "second", 6), 0);
+	}
 }
 
 /* A KeyUpdate after another handshake message in the same record counts. */
