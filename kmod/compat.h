@@ -16,15 +16,7 @@
 #include <linux/socket.h>
 #include <linux/uio.h>
 
-/* 6.1 predates ITER_SOURCE/ITER_DEST; they equal WRITE/READ. */
-#ifndef ITER_SOURCE
-#define ITER_SOURCE WRITE
-#define ITER_DEST READ
-#endif
-
-#ifndef MSG_SPLICE_PAGES
-#define MSG_SPLICE_PAGES 0
-#endif
+/* Gone in 6.12, where splice sets MSG_MORE itself. */
 #ifndef MSG_SENDPAGE_NOTLAST
 #define MSG_SENDPAGE_NOTLAST 0
 #endif

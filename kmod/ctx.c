@@ -120,7 +120,6 @@ int kto_ctx_attach(struct sock *sk)
 		return -ENOMEM;
 	kto_live_add(KTO_LIVE_CONTEXTS, 1);
 
-	ctx->sk = sk;
 	ctx->sk_proto = sk->sk_prot;
 	ctx->sk_ops = sk->sk_socket->ops;
 	ctx->sk_write_space = sk->sk_write_space;

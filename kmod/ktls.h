@@ -139,7 +139,6 @@ struct kto_rx {
 };
 
 struct kto_ctx {
-	struct sock *sk;
 	/* What we wrap: restored on close. */
 	struct proto *sk_proto;
 	const struct proto_ops *sk_ops;
