@@ -45,6 +45,13 @@
 #define KTO_REC_PAGES		DIV_ROUND_UP(KTO_MAX_RECORD, PAGE_SIZE)
 #define KTO_SG_MAX		(KTO_REC_PAGES + 1)
 
+/* Which direction a record buffer serves (pages.c keeps spares per direction). */
+enum kto_dir {
+	KTO_TX,
+	KTO_RX,
+	KTO_DIRS,
+};
+
 /* One record's bytes, at offsets 0.. over order-0 pages (pages.c). */
 struct kto_pages {
 	struct page *p[KTO_REC_PAGES];
@@ -186,7 +193,11 @@ int kto_crypto_open(struct kto_crypto *c, struct kto_pages *pg, u32 rec_len,
 		    u32 *plain_off, u32 *plain_len, u8 *type);
 
 /* pages.c */
-int kto_pages_ensure(struct kto_pages *pg, u32 len, gfp_t gfp);
+int kto_pages_ensure(struct kto_pages *pg, u32 len, enum kto_dir dir,
+		     gfp_t gfp);
+void kto_pages_recycle(struct kto_pages *pg, enum kto_dir dir);
+int kto_pages_init(void);
+void kto_pages_exit(void);
 void kto_pages_release(struct kto_pages *pg);
 void kto_pages_release_clear(struct kto_pages *pg);
 u8 *kto_pages_ptr(const struct kto_pages *pg, u32 off);
@@ -251,6 +262,7 @@ enum kto_live {
 	KTO_LIVE_CONTEXTS,
 	KTO_LIVE_PAGES,
 	KTO_LIVE_PEEKED,
+	KTO_LIVE_SPARE,
 	KTO_LIVE_NUM,
 };
 

@@ -32,9 +32,12 @@ static int __init kto_mod_init(void)
 	}
 	strscpy(kto_ulp_ops.name, ulp_name, sizeof(kto_ulp_ops.name));
 
-	err = kto_stats_init();
+	err = kto_pages_init();
 	if (err)
 		return err;
+	err = kto_stats_init();
+	if (err)
+		goto err_pages;
 
 	err = tcp_register_ulp(&kto_ulp_ops);
 	if (err == -EEXIST) {
@@ -52,6 +55,8 @@ static int __init kto_mod_init(void)
 
 err_stats:
 	kto_stats_uninit();
+err_pages:
+	kto_pages_exit();
 	return err;
 }
 
@@ -59,6 +64,7 @@ static void __exit kto_mod_exit(void)
 {
 	tcp_unregister_ulp(&kto_ulp_ops);
 	kto_stats_uninit();
+	kto_pages_exit();
 }
 
 module_init(kto_mod_init);

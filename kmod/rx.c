@@ -44,7 +44,7 @@ static int rx_actor(read_descriptor_t *desc, struct sk_buff *skb,
 	struct kto_rx *rx = arg->rx;
 	size_t n = min_t(size_t, len, desc->count), done = 0;
 
-	if (kto_pages_ensure(&rx->pg, rx->have + n, arg->gfp)) {
+	if (kto_pages_ensure(&rx->pg, rx->have + n, KTO_RX, arg->gfp)) {
 		desc->error = -ENOMEM;
 		return 0;
 	}
@@ -213,7 +213,7 @@ static void rx_buf_done(struct kto_rx *rx)
 	rx->decrypted = false;
 	rx->have = 0;
 	rx->need = 0;
-	kto_pages_release(&rx->pg);
+	kto_pages_recycle(&rx->pg, KTO_RX);
 }
 
 /* MSG_PEEK wants past the record in buf: set it aside so buf can refill. */

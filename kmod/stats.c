@@ -28,6 +28,7 @@ static const char *const kto_live_names[KTO_LIVE_NUM] = {
 	[KTO_LIVE_CONTEXTS]	= "KtoLiveContexts",
 	[KTO_LIVE_PAGES]	= "KtoLivePages",
 	[KTO_LIVE_PEEKED]	= "KtoLivePeekedRecords",
+	[KTO_LIVE_SPARE]	= "KtoSparePages",
 };
 
 void kto_live_add(enum kto_live what, long n)

@@ -88,7 +88,7 @@ static int tx_push(struct sock *sk, struct kto_tx *tx, int flags)
 			return -EAGAIN;
 		tx->push_off += n;
 	}
-	kto_pages_release(&tx->pg);
+	kto_pages_recycle(&tx->pg, KTO_TX);
 	tx->rec_len = 0;
 	tx->push_off = 0;
 	return 0;
@@ -193,7 +193,7 @@ static int tx_send(struct sock *sk, struct kto_tx *tx, struct iov_iter *from,
 		n = min_t(size_t, iov_iter_count(from), max - tx->plain_len);
 		/* Pages for the new bytes and the record's tail. */
 		err = kto_pages_ensure(&tx->pg, prepend(tx) + tx->plain_len + n +
-				       tx->c.tail_len, sk->sk_allocation);
+				       tx->c.tail_len, KTO_TX, sk->sk_allocation);
 		if (err)
 			goto out;
 		got = copy_in(&tx->pg, prepend(tx) + tx->plain_len, n, from);
