@@ -41,8 +41,11 @@
  */
 #define KTO_MAX_RECORD		(KTO_HDR_LEN + KTO_MAX_EXPLICIT + KTO_MAX_PLAIN + \
 				 1 + KTO_TAG_LEN)
-/* Pages of a whole record, and scatterlist entries for them + AAD. */
-#define KTO_REC_PAGES		DIV_ROUND_UP(KTO_MAX_RECORD, PAGE_SIZE)
+/*
+ * Pages of a whole record (which may start anywhere in its first page),
+ * and scatterlist entries for them + AAD.
+ */
+#define KTO_REC_PAGES		(DIV_ROUND_UP(KTO_MAX_RECORD, PAGE_SIZE) + 1)
 #define KTO_SG_MAX		(KTO_REC_PAGES + 1)
 
 /* Which direction a record buffer serves (pages.c keeps spares per direction). */
@@ -52,9 +55,13 @@ enum kto_dir {
 	KTO_DIRS,
 };
 
-/* One record's bytes, at offsets 0.. over order-0 pages (pages.c). */
+/*
+ * One record's bytes over order-0 pages (pages.c): byte 0 of the record is
+ * at offset base of p[0] (always 0 for RX).
+ */
 struct kto_pages {
 	struct page *p[KTO_REC_PAGES];
+	u16 base;
 	u8 n;
 };
 
@@ -195,13 +202,14 @@ int kto_crypto_open(struct kto_crypto *c, struct kto_pages *pg, u32 rec_len,
 /* pages.c */
 int kto_pages_ensure(struct kto_pages *pg, u32 len, enum kto_dir dir,
 		     gfp_t gfp);
-void kto_pages_recycle(struct kto_pages *pg, enum kto_dir dir);
+void kto_pages_recycle(struct kto_pages *pg, enum kto_dir dir, u32 len);
 int kto_pages_init(void);
 void kto_pages_exit(void);
 void kto_pages_release(struct kto_pages *pg);
 void kto_pages_release_clear(struct kto_pages *pg);
+struct page *kto_pages_at(const struct kto_pages *pg, u32 off, u32 *poff);
 u8 *kto_pages_ptr(const struct kto_pages *pg, u32 off);
-u32 kto_pages_run(u32 off);
+u32 kto_pages_run(const struct kto_pages *pg, u32 off);
 void kto_pages_read(const struct kto_pages *pg, u32 off, void *dst, u32 len);
 void kto_pages_write(struct kto_pages *pg, u32 off, const void *src, u32 len);
 int kto_pages_sg(const struct kto_pages *pg, struct scatterlist *sg, int max,

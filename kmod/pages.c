@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Record buffers as vectors of order-0 pages. A record (at most
- * KTO_MAX_RECORD bytes) lives at byte offsets 0.. of its vector; pages are
- * taken as the record grows and given back once it is consumed (RX) or
+ * KTO_MAX_RECORD bytes) starts at offset base of its first page (0 for
+ * RX) and runs on through the next pages; pages are taken as the record grows and given back once it is consumed (RX) or
  * handed to TCP (TX, which takes its own page references). An idle socket
  * holds no record memory, and no allocation is ever above order 0.
  *
@@ -19,6 +19,12 @@
  * at all. The FIFOs hold at most spare_pages pages per CPU and direction
  * (module parameter; the oldest is dropped when full) and are freed,
  * RX ones cleared, at module exit.
+ *
+ * TX records also share pages, as TCP's page fragments do: the room left
+ * after a sent record in its last page (the per-CPU tail) is where the
+ * next TX record on that CPU starts. TCP only ever reads the byte range
+ * it was given, so the earlier record's bytes are not touched and the
+ * later record's are not seen before they are sealed.
  */
 #include <linux/gfp.h>
 #include <linux/mm.h>
@@ -44,6 +50,17 @@ struct kto_spare {
 };
 
 static DEFINE_PER_CPU(struct kto_spare, kto_spare[KTO_DIRS]);
+
+/* Least room worth keeping after a TX record for the next one. */
+#define KTO_TAIL_MIN	256
+
+/* The unused end of the page the last TX record on this CPU ended in. */
+struct kto_tail {
+	struct page *page;	/* our reference, or NULL */
+	u32 off;		/* first free byte */
+};
+
+static DEFINE_PER_CPU(struct kto_tail, kto_tail);
 
 /* A spare page nobody else references any more, or NULL. BH disabled. */
 static struct page *spare_get(struct kto_spare *s)
@@ -80,14 +97,39 @@ static void spare_put(struct kto_spare *s, struct page *p)
 	kto_live_add(KTO_LIVE_SPARE, 1);
 }
 
+/*
+ * A new TX record starts where the last record sent from this CPU ended,
+ * if that left room in its page: small records share pages, as TCP's own
+ * page fragments do. BH disabled.
+ */
+static void tail_get(struct kto_pages *pg)
+{
+	struct kto_tail *t = this_cpu_ptr(&kto_tail);
+
+	if (!t->page)
+		return;
+	pg->p[pg->n++] = t->page;
+	pg->base = t->off;
+	t->page = NULL;
+	kto_live_add(KTO_LIVE_SPARE, -1);
+}
+
 /* Make the vector cover @len bytes. Returns 0, -EINVAL or -ENOMEM. */
 int kto_pages_ensure(struct kto_pages *pg, u32 len, enum kto_dir dir,
 		     gfp_t gfp)
 {
-	u32 want = DIV_ROUND_UP(len, PAGE_SIZE);
+	u32 want;
 
-	if (want > KTO_REC_PAGES)
+	if (len > KTO_MAX_RECORD)
 		return -EINVAL;
+	if (!pg->n && dir == KTO_TX && spare_pages) {
+		local_bh_disable();
+		tail_get(pg);
+		local_bh_enable();
+		if (pg->n)
+			kto_live_add(KTO_LIVE_PAGES, 1);
+	}
+	want = DIV_ROUND_UP(pg->base + len, PAGE_SIZE);
 	while (pg->n < want) {
 		struct page *p;
 
@@ -109,11 +151,15 @@ int kto_pages_ensure(struct kto_pages *pg, u32 len, enum kto_dir dir,
 
 /*
  * Give the pages back as spares. Only for pages whose bytes may stay
- * (see above): sent TX records, consumed RX records.
+ * (see above): sent TX records, consumed RX records. For TX, @len is the
+ * record's length: the room after it in its last page is kept for the
+ * next record built on this CPU.
  */
-void kto_pages_recycle(struct kto_pages *pg, enum kto_dir dir)
+void kto_pages_recycle(struct kto_pages *pg, enum kto_dir dir, u32 len)
 {
+	u32 end = (pg->base + len) % PAGE_SIZE;
 	struct kto_spare *s;
+	struct kto_tail *t;
 
 	if (!spare_pages) {
 		kto_pages_release(pg);
@@ -121,10 +167,18 @@ void kto_pages_recycle(struct kto_pages *pg, enum kto_dir dir)
 	}
 	kto_live_add(KTO_LIVE_PAGES, -(long)pg->n);
 	local_bh_disable();
+	t = this_cpu_ptr(&kto_tail);
+	if (dir == KTO_TX && pg->n && end && end <= PAGE_SIZE - KTO_TAIL_MIN &&
+	    pg->n == DIV_ROUND_UP(pg->base + len, PAGE_SIZE) && !t->page) {
+		t->page = pg->p[--pg->n];
+		t->off = end;
+		kto_live_add(KTO_LIVE_SPARE, 1);
+	}
 	s = this_cpu_ptr(&kto_spare[dir]);
 	while (pg->n)
 		spare_put(s, pg->p[--pg->n]);
 	local_bh_enable();
+	pg->base = 0;
 }
 
 int kto_pages_init(void)
@@ -159,6 +213,14 @@ void kto_pages_exit(void)
 	int cpu, d;
 
 	for_each_possible_cpu(cpu) {
+		struct kto_tail *t = per_cpu_ptr(&kto_tail, cpu);
+
+		/* Sent ciphertext, maybe still in TCP: left as it is. */
+		if (t->page) {
+			put_page(t->page);
+			t->page = NULL;
+			kto_live_add(KTO_LIVE_SPARE, -1);
+		}
 		for (d = 0; d < KTO_DIRS; d++) {
 			struct kto_spare *s = per_cpu_ptr(&kto_spare[d], cpu);
 
@@ -188,33 +250,53 @@ void kto_pages_release(struct kto_pages *pg)
 	kto_live_add(KTO_LIVE_PAGES, -(long)pg->n);
 	while (pg->n)
 		put_page(pg->p[--pg->n]);
+	pg->base = 0;
 }
 
-/* Release, clearing first: the pages may hold plaintext or key stream. */
+/*
+ * Release, clearing the record's bytes first: they may hold plaintext or
+ * key stream. Bytes before base in the first page belong to an earlier
+ * record that TCP may still be sending: they stay.
+ */
 void kto_pages_release_clear(struct kto_pages *pg)
 {
 	u8 i;
 
-	for (i = 0; i < pg->n; i++)
-		clear_page(page_address(pg->p[i]));
+	for (i = 0; i < pg->n; i++) {
+		u32 from = i ? 0 : pg->base;
+
+		memzero_explicit((u8 *)page_address(pg->p[i]) + from,
+				 PAGE_SIZE - from);
+	}
 	kto_pages_release(pg);
+}
+
+/* The page holding byte @off of the record, and the offset in it. */
+struct page *kto_pages_at(const struct kto_pages *pg, u32 off, u32 *poff)
+{
+	off += pg->base;
+	*poff = off % PAGE_SIZE;
+	return pg->p[off / PAGE_SIZE];
 }
 
 u8 *kto_pages_ptr(const struct kto_pages *pg, u32 off)
 {
-	return (u8 *)page_address(pg->p[off / PAGE_SIZE]) + off % PAGE_SIZE;
+	u32 poff;
+	struct page *p = kto_pages_at(pg, off, &poff);
+
+	return (u8 *)page_address(p) + poff;
 }
 
-/* Bytes from @off to the end of its page. */
-u32 kto_pages_run(u32 off)
+/* Bytes from byte @off of the record to the end of its page. */
+u32 kto_pages_run(const struct kto_pages *pg, u32 off)
 {
-	return PAGE_SIZE - off % PAGE_SIZE;
+	return PAGE_SIZE - (pg->base + off) % PAGE_SIZE;
 }
 
 void kto_pages_read(const struct kto_pages *pg, u32 off, void *dst, u32 len)
 {
 	while (len) {
-		u32 n = min(len, kto_pages_run(off));
+		u32 n = min(len, kto_pages_run(pg, off));
 
 		memcpy(dst, kto_pages_ptr(pg, off), n);
 		dst += n;
@@ -226,7 +308,7 @@ void kto_pages_read(const struct kto_pages *pg, u32 off, void *dst, u32 len)
 void kto_pages_write(struct kto_pages *pg, u32 off, const void *src, u32 len)
 {
 	while (len) {
-		u32 n = min(len, kto_pages_run(off));
+		u32 n = min(len, kto_pages_run(pg, off));
 
 		memcpy(kto_pages_ptr(pg, off), src, n);
 		src += n;
@@ -242,12 +324,13 @@ int kto_pages_sg(const struct kto_pages *pg, struct scatterlist *sg, int max,
 	int n = 0;
 
 	while (len) {
-		u32 chunk = min(len, kto_pages_run(off));
+		u32 chunk = min(len, kto_pages_run(pg, off));
+		u32 poff;
+		struct page *p = kto_pages_at(pg, off, &poff);
 
 		if (n == max)
 			return -EINVAL;
-		sg_set_page(&sg[n++], pg->p[off / PAGE_SIZE], chunk,
-			    off % PAGE_SIZE);
+		sg_set_page(&sg[n++], p, chunk, poff);
 		off += chunk;
 		len -= chunk;
 	}

@@ -49,7 +49,7 @@ static int rx_actor(read_descriptor_t *desc, struct sk_buff *skb,
 		return 0;
 	}
 	while (done < n) {
-		u32 chunk = min_t(size_t, n - done, kto_pages_run(rx->have));
+		u32 chunk = min_t(size_t, n - done, kto_pages_run(&rx->pg, rx->have));
 
 		if (skb_copy_bits(skb, offset + done,
 				  kto_pages_ptr(&rx->pg, rx->have), chunk)) {
@@ -213,7 +213,7 @@ static void rx_buf_done(struct kto_rx *rx)
 	rx->decrypted = false;
 	rx->have = 0;
 	rx->need = 0;
-	kto_pages_recycle(&rx->pg, KTO_RX);
+	kto_pages_recycle(&rx->pg, KTO_RX, 0);
 }
 
 /* MSG_PEEK wants past the record in buf: set it aside so buf can refill. */
@@ -295,7 +295,7 @@ static size_t copy_out(const struct kto_pages *pg, u32 off, size_t len,
 	size_t done = 0;
 
 	while (done < len) {
-		size_t chunk = min_t(size_t, len - done, kto_pages_run(off));
+		size_t chunk = min_t(size_t, len - done, kto_pages_run(pg, off));
 		size_t got = copy_to_iter(kto_pages_ptr(pg, off), chunk, to);
 
 		done += got;

@@ -29,12 +29,14 @@ static int push_pages(struct sock *sk, struct kto_pages *pg, u32 off, u32 len,
 	int done = 0;
 
 	while (len) {
-		u32 chunk = min(len, kto_pages_run(off));
+		u32 chunk = min(len, kto_pages_run(pg, off));
 		int f = flags | (chunk < len ? MSG_SENDPAGE_NOTLAST | MSG_MORE : 0);
+		struct page *p;
+		u32 poff;
 		int n;
 
-		n = do_tcp_sendpages(sk, pg->p[off / PAGE_SIZE], off % PAGE_SIZE,
-				     chunk, f);
+		p = kto_pages_at(pg, off, &poff);
+		n = do_tcp_sendpages(sk, p, poff, chunk, f);
 		if (n <= 0)
 			return done ? done : n;
 		done += n;
@@ -56,10 +58,9 @@ static int push_pages(struct sock *sk, struct kto_pages *pg, u32 off, u32 len,
 	int n = 0;
 
 	while (len) {
-		u32 chunk = min(len, kto_pages_run(off));
+		u32 chunk = min(len, kto_pages_run(pg, off));
 
-		bv[n].bv_page = pg->p[off / PAGE_SIZE];
-		bv[n].bv_offset = off % PAGE_SIZE;
+		bv[n].bv_page = kto_pages_at(pg, off, &bv[n].bv_offset);
 		bv[n].bv_len = chunk;
 		n++;
 		off += chunk;
@@ -88,7 +89,7 @@ static int tx_push(struct sock *sk, struct kto_tx *tx, int flags)
 			return -EAGAIN;
 		tx->push_off += n;
 	}
-	kto_pages_recycle(&tx->pg, KTO_TX);
+	kto_pages_recycle(&tx->pg, KTO_TX, tx->rec_len);
 	tx->rec_len = 0;
 	tx->push_off = 0;
 	return 0;
@@ -119,9 +120,10 @@ static size_t copy_in(struct kto_pages *pg, u32 off, size_t len,
 	size_t done = 0;
 
 	while (done < len) {
-		size_t chunk = min_t(size_t, len - done, kto_pages_run(off));
-		size_t got = copy_page_from_iter(pg->p[off / PAGE_SIZE],
-						 off % PAGE_SIZE, chunk, from);
+		size_t chunk = min_t(size_t, len - done, kto_pages_run(pg, off));
+		u32 poff;
+		struct page *p = kto_pages_at(pg, off, &poff);
+		size_t got = copy_page_from_iter(p, poff, chunk, from);
 
 		done += got;
 		off += got;
