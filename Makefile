@@ -24,7 +24,7 @@ KMOD_SRCS := Kbuild $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild
 KMOD_TESTS := $(patsubst selftests/kmod/%.c,$(TEST_BIN)/%,$(wildcard selftests/kmod/*.c))
 LINES := 6.1 6.12
 
-.PHONY: all module modules-all userspace tests tests-helper unit deps check soak demo bench style clean help \
+.PHONY: all module modules-all userspace tests tests-helper unit deps check soak demo bench profile style clean help \
 	$(addprefix module-,$(LINES))
 
 all: module userspace tests
@@ -37,6 +37,7 @@ help:
 	@echo "make soak       a long fuzz and stress run in the VM (SOAK_SCALE, SOAK_SEED, LINE)"
 	@echo "make demo       boot the VM, load the module and show it at work"
 	@echo "make bench      benchmark in the VM (BENCH_ARGS=...); table and plot into Documentation/"
+	@echo "make profile    perf in the VM while one benchmark row runs (PROFILE_ARGS=...)"
 	@echo "make style      checkpatch over kmod/"
 	@echo "make deps       install missing Debian packages"
 	@echo "make dkms-install  build and install the module for every installed kernel with DKMS"
@@ -193,6 +194,10 @@ demo:
 # table and plot into Documentation/. make bench BENCH_ARGS="--quick"
 bench:
 	@$(TOP)/userspace/bench/run $(BENCH_ARGS)
+
+# perf inside the VM while one benchmark row runs: make profile PROFILE_ARGS="..."
+profile:
+	@$(TOP)/userspace/bench/profile $(PROFILE_ARGS)
 
 style:
 	@$(TOP)/selftests/style
