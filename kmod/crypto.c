@@ -223,10 +223,14 @@ static unsigned int make_aad(struct kto_crypto *c, const u8 *hdr, u8 type,
 	return 13;
 }
 
-/* En- or decrypt [off, off + buf_len) of @pg in place, after c->aad. */
+/*
+ * En- or decrypt [off, off + buf_len) of @pg, after c->aad: in place, or
+ * (decryption) into @dst, whose entry 0 is left for the AAD and whose
+ * later entries the caller filled.
+ */
 static int run_aead(struct kto_crypto *c, struct kto_pages *pg, u32 off,
 		    u32 buf_len, u32 crypt_len, unsigned int aad_len, u8 *iv,
-		    bool enc)
+		    bool enc, struct scatterlist *dst)
 {
 	struct scatterlist sg[KTO_SG_MAX];
 	DECLARE_CRYPTO_WAIT(wait);
@@ -238,11 +242,13 @@ static int run_aead(struct kto_crypto *c, struct kto_pages *pg, u32 off,
 	if (n < 0)
 		return n;
 	sg_mark_end(&sg[n]);
+	if (dst)
+		sg_set_buf(&dst[0], c->aad, aad_len);
 
 	aead_request_set_callback(c->req, CRYPTO_TFM_REQ_MAY_BACKLOG,
 				  crypto_req_done, &wait);
 	aead_request_set_ad(c->req, aad_len);
-	aead_request_set_crypt(c->req, sg, sg, crypt_len, iv);
+	aead_request_set_crypt(c->req, sg, dst ?: sg, crypt_len, iv);
 	/* The request may complete asynchronously (cryptd): wait for it. */
 	return crypto_wait_req(enc ? crypto_aead_encrypt(c->req) :
 			       crypto_aead_decrypt(c->req), &wait);
@@ -295,7 +301,7 @@ int kto_crypto_seal(struct kto_crypto *c, struct kto_pages *pg, u32 plain_len,
 	make_nonce(c, c->explicit, iv);
 	aad_len = make_aad(c, hdr, type, plain_len);
 	err = run_aead(c, pg, off, inner_len + KTO_TAG_LEN, inner_len, aad_len,
-		       iv, true);
+		       iv, true, NULL);
 	memzero_explicit(iv, sizeof(iv));
 	if (err)
 		return err;
@@ -313,10 +319,15 @@ int kto_crypto_seal(struct kto_crypto *c, struct kto_pages *pg, u32 plain_len,
 
 /*
  * Open the whole record in @pg (header included, lengths already checked
- * by the caller) in place. On success the plaintext is at *plain_off.
+ * by the caller) in place: on success the plaintext is at *plain_off of
+ * @pg. Or, TLS 1.2 only, with @dst: into the scatterlist @dst (entry 0 is
+ * for the AAD, the next ones cover the plaintext's length, as
+ * kto_crypto_plain_len() tells); *plain_off is then meaningless. On
+ * failure @dst may hold unauthenticated bytes: the caller wipes them.
  */
 int kto_crypto_open(struct kto_crypto *c, struct kto_pages *pg, u32 rec_len,
-		    u32 *plain_off, u32 *plain_len, u8 *type)
+		    struct scatterlist *dst, u32 *plain_off, u32 *plain_len,
+		    u8 *type)
 {
 	u32 off = KTO_HDR_LEN + c->explicit_len;
 	u8 hdr[KTO_HDR_LEN], explicit[KTO_MAX_EXPLICIT];
@@ -331,13 +342,15 @@ int kto_crypto_open(struct kto_crypto *c, struct kto_pages *pg, u32 rec_len,
 		return -ENOMEM;	/* kto_crypto_prepare() was not called */
 	if (rec_len < off + c->tail_len)
 		return -EBADMSG;
+	if (dst && c->version != TLS_1_2_VERSION)
+		return -EINVAL;
 	clen = rec_len - off;
 
 	kto_pages_read(pg, 0, hdr, KTO_HDR_LEN);
 	kto_pages_read(pg, KTO_HDR_LEN, explicit, c->explicit_len);
 	make_nonce(c, explicit, iv);
 	aad_len = make_aad(c, hdr, hdr[0], clen - KTO_TAG_LEN);
-	err = run_aead(c, pg, off, clen, clen, aad_len, iv, false);
+	err = run_aead(c, pg, off, clen, clen, aad_len, iv, false, dst);
 	memzero_explicit(iv, sizeof(iv));
 	if (err)
 		return err == -EBADMSG ? -EBADMSG : err;
@@ -357,4 +370,10 @@ int kto_crypto_open(struct kto_crypto *c, struct kto_pages *pg, u32 rec_len,
 	*plain_off = off;
 	*plain_len = clen;
 	return 0;
+}
+
+/* Plaintext bytes of a TLS 1.2 record of @rec_len bytes on the wire. */
+u32 kto_crypto_plain_len(const struct kto_crypto *c, u32 rec_len)
+{
+	return rec_len - KTO_HDR_LEN - c->explicit_len - KTO_TAG_LEN;
 }

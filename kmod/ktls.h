@@ -197,7 +197,9 @@ void kto_crypto_get_info(const struct kto_crypto *c,
 int kto_crypto_seal(struct kto_crypto *c, struct kto_pages *pg, u32 plain_len,
 		    u8 type);
 int kto_crypto_open(struct kto_crypto *c, struct kto_pages *pg, u32 rec_len,
-		    u32 *plain_off, u32 *plain_len, u8 *type);
+		    struct scatterlist *dst, u32 *plain_off, u32 *plain_len,
+		    u8 *type);
+u32 kto_crypto_plain_len(const struct kto_crypto *c, u32 rec_len);
 
 /* pages.c */
 int kto_pages_ensure(struct kto_pages *pg, u32 len, enum kto_dir dir,

@@ -12,6 +12,7 @@
  * Locking: rx->lock (a mutex) is taken before lock_sock() by every reader,
  * since waiting for data releases the socket lock.
  */
+#include <linux/highmem.h>
 #include <linux/module.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -169,6 +170,16 @@ static bool has_key_update(const struct kto_pages *pg, u32 off, u32 len)
 	return false;
 }
 
+/* The record in pg failed to open: every later read reports it. */
+static int rx_open_failed(struct sock *sk, struct kto_rx *rx, int err)
+{
+	rx->err = err == -EKEYEXPIRED ? err : -EBADMSG;
+	kto_stats_add(sk, KTO_STAT_DECRYPT_ERROR, 1);
+	WRITE_ONCE(sk->sk_err, -rx->err);
+	sk_error_report(sk);
+	return rx->err;
+}
+
 static int rx_decrypt(struct sock *sk, struct kto_rx *rx)
 {
 	u32 off, len;
@@ -179,14 +190,10 @@ static int rx_decrypt(struct sock *sk, struct kto_rx *rx)
 	err = kto_crypto_prepare(&rx->c);
 	if (err)
 		return err;
-	err = kto_crypto_open(&rx->c, &rx->pg, rx->need, &off, &len, &type);
-	if (err) {
-		rx->err = err == -EKEYEXPIRED ? err : -EBADMSG;
-		kto_stats_add(sk, KTO_STAT_DECRYPT_ERROR, 1);
-		WRITE_ONCE(sk->sk_err, -rx->err);
-		sk_error_report(sk);
-		return rx->err;
-	}
+	err = kto_crypto_open(&rx->c, &rx->pg, rx->need, NULL, &off, &len,
+			      &type);
+	if (err)
+		return rx_open_failed(sk, rx, err);
 	if (rx->c.version == TLS_1_3_VERSION && kto_ctx_get(sk)->rx_no_pad &&
 	    off + len + 1 + KTO_TAG_LEN != rx->need)
 		kto_stats_add(sk, KTO_STAT_RX_NO_PAD_VIOLATION, 1);
@@ -306,6 +313,94 @@ static size_t copy_out(const struct kto_pages *pg, u32 off, size_t len,
 	return done;
 }
 
+/*
+ * TLS 1.2 application data whose plaintext fits in what the reader still
+ * wants is decrypted straight into the reader's pages, saving the copy
+ * (the in-tree kTLS does the same). TLS 1.3 records are not: their
+ * content type is only known after decryption.
+ */
+static bool rx_direct_ok(const struct kto_rx *rx, struct msghdr *msg,
+			 size_t room)
+{
+	u32 plain;
+
+	if (rx->c.version != TLS_1_2_VERSION || rx->decrypted ||
+	    !rx_buf_full(rx) || !user_backed_iter(&msg->msg_iter))
+		return false;
+	if (*kto_pages_ptr(&rx->pg, 0) != KTO_TYPE_DATA)
+		return false;
+	plain = kto_crypto_plain_len(&rx->c, rx->need);
+	return plain && plain <= room;
+}
+
+/*
+ * Decrypt the whole record in pg into the reader's buffer. Returns the
+ * bytes delivered, -EAGAIN if the buffer could not be mapped in one go
+ * (nothing done: decrypt in place instead), or -errno.
+ */
+static int rx_decrypt_direct(struct sock *sk, struct kto_rx *rx,
+			     struct msghdr *msg)
+{
+	u32 plain = kto_crypto_plain_len(&rx->c, rx->need);
+	struct page *pages[KTO_REC_PAGES];
+	struct scatterlist dst[KTO_SG_MAX];
+	u32 off_unused, len;
+	int i, n, err;
+	size_t poff;
+	ssize_t got;
+	u8 type;
+
+	err = kto_crypto_prepare(&rx->c);
+	if (err)
+		return err;
+	got = iov_iter_get_pages2(&msg->msg_iter, pages, plain, KTO_REC_PAGES,
+				  &poff);
+	if (got <= 0)
+		return got ? got : -EAGAIN;
+	n = DIV_ROUND_UP(poff + got, PAGE_SIZE);
+	if (got != plain) {
+		err = -EAGAIN;
+		goto out_put;
+	}
+
+	sg_init_table(dst, n + 1);
+	for (i = 0; i < n; i++) {
+		u32 chunk = min_t(size_t, plain, PAGE_SIZE - poff);
+
+		sg_set_page(&dst[i + 1], pages[i], chunk, poff);
+		plain -= chunk;
+		poff = 0;
+	}
+	err = kto_crypto_open(&rx->c, &rx->pg, rx->need, dst, &off_unused,
+			      &len, &type);
+	if (err) {
+		/* Leave no unauthenticated byte in the reader's buffer. */
+		for (i = 1; i <= n; i++)
+			memzero_page(sg_page(&dst[i]), dst[i].offset,
+				     dst[i].length);
+		err = rx_open_failed(sk, rx, err);
+	}
+	/* Written through the kernel's mapping: tell the page's owner. */
+	for (i = 0; i < n; i++) {
+		if (!PageDirty(pages[i]))
+			set_page_dirty_lock(pages[i]);
+		put_page(pages[i]);
+	}
+	if (err) {
+		iov_iter_revert(&msg->msg_iter, got);
+		return err;
+	}
+	kto_stats_add(sk, KTO_STAT_RX_RECORDS, 1);
+	rx_buf_done(rx);
+	return got;
+
+out_put:
+	for (i = 0; i < n; i++)
+		put_page(pages[i]);
+	iov_iter_revert(&msg->msg_iter, got);
+	return err;
+}
+
 /* Socket and rx->lock held. */
 static int rx_recv(struct sock *sk, struct kto_rx *rx, struct msghdr *msg,
 		   size_t len, int flags)
@@ -355,6 +450,27 @@ static int rx_recv(struct sock *sk, struct kto_rx *rx, struct msghdr *msg,
 			err = rx_wait(sk, rx, &timeo, copied);
 			if (err <= 0)
 				break;
+			if (!peek && (!control || control == KTO_TYPE_DATA) &&
+			    rx_direct_ok(rx, msg, len - copied)) {
+				int got = rx_decrypt_direct(sk, rx, msg);
+
+				if (got > 0) {
+					if (!control) {
+						control = KTO_TYPE_DATA;
+						put_cmsg(msg, SOL_TLS,
+							 TLS_GET_RECORD_TYPE,
+							 sizeof(control),
+							 &control);
+					}
+					copied += got;
+					msg->msg_flags |= MSG_EOR;
+					continue;
+				}
+				if (got != -EAGAIN) {
+					err = got;
+					break;
+				}
+			}
 			err = rx_decrypt(sk, rx);
 			if (err)
 				break;

@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/sendfile.h>
 #include <sys/time.h>
@@ -926,6 +927,107 @@ TEST_F(rec, rx_corrupted_record)
 	EXPECT_EQ(errno, EBADMSG);
 	close(w);
 	close(rx);
+}
+
+/*
+ * A record whose ciphertext (not tag) was changed: the reader gets EBADMSG
+ * and its buffer holds none of the unauthenticated plaintext (TLS 1.2 data
+ * records are decrypted straight into the reader's buffer).
+ */
+TEST_F(rec, rx_corrupted_leaves_no_plaintext)
+{
+	const size_t len = 4000;
+	ssize_t wlen;
+	size_t i, same = 0;
+	int w, rx;
+
+	wlen = produce(&self->k, self->data, len, 1, self->wire, BUF_LEN);
+	ASSERT_EQ(wlen, HDR_LEN + len + overhead(variant->version, variant->cipher));
+	self->wire[wlen / 2] ^= 0x10;
+
+	ASSERT_EQ(make_pair(AF_INET, NULL, &self->k, &w, &rx), 0);
+	ASSERT_EQ(write_full(w, self->wire, wlen), 0);
+	memset(self->out, 0xaa, BUF_LEN);
+	errno = 0;
+	EXPECT_EQ(recv(rx, self->out, BUF_LEN, 0), -1);
+	EXPECT_EQ(errno, EBADMSG);
+	/* Random plaintext matches a wiped or untouched buffer ~2/256 of the time. */
+	for (i = 0; i < len; i++)
+		same += self->out[i] == self->data[i];
+	EXPECT_LT(same, len / 16) TH_LOG("%zu of %zu plaintext bytes reached the buffer",
+					 same, len);
+	for (i = 0; i < BUF_LEN; i++)
+		if (self->out[i] != 0xaa && self->out[i] != 0)
+			break;
+	EXPECT_EQ(i, BUF_LEN) TH_LOG("byte %zu is %#x", i, self->out[i]);
+	close(w);
+	close(rx);
+}
+
+/*
+ * Records read into buffers of every shape: one buffer larger than all
+ * (straight decryption for TLS 1.2), scattered iovecs, a buffer smaller
+ * than a record, and a shared file mapping whose pages must end up with
+ * the plaintext in the file.
+ */
+TEST_F(rec, rx_buffer_shapes)
+{
+	const size_t total = 2 * MAX_PLAIN + 100;
+	struct iovec iov[3];
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 3 };
+	unsigned char *map;
+	size_t got;
+	int fd;
+
+	/* One large buffer. */
+	ASSERT_EQ(send(self->c, self->data, total, 0), total);
+	ASSERT_EQ(read_full(self->s, self->out, total), total);
+	EXPECT_EQ(memcmp(self->out, self->data, total), 0);
+
+	/* Three iovecs cutting across record boundaries. */
+	memset(self->out, 0, BUF_LEN);
+	ASSERT_EQ(send(self->c, self->data, total, 0), total);
+	for (got = 0; got < total;) {
+		ssize_t n;
+
+		iov[0].iov_base = self->out + got;
+		iov[0].iov_len = 7000;
+		iov[1].iov_base = self->out + got + 7000;
+		iov[1].iov_len = 20000;
+		iov[2].iov_base = self->out + got + 27000;
+		iov[2].iov_len = 9000;
+		n = recvmsg(self->s, &m, 0);
+		ASSERT_GT(n, 0) TH_LOG("recvmsg: %s", strerror(errno));
+		got += n;
+	}
+	EXPECT_EQ(got, total);
+	EXPECT_EQ(memcmp(self->out, self->data, total), 0);
+
+	/* A buffer smaller than one record. */
+	memset(self->out, 0, BUF_LEN);
+	ASSERT_EQ(send(self->c, self->data, MAX_PLAIN, 0), MAX_PLAIN);
+	for (got = 0; got < MAX_PLAIN;) {
+		ssize_t n = recv(self->s, self->out + got, 1000, 0);
+
+		ASSERT_GT(n, 0);
+		got += n;
+	}
+	EXPECT_EQ(memcmp(self->out, self->data, MAX_PLAIN), 0);
+
+	/* A shared mapping of a file: the file gets the plaintext. */
+	fd = memfd_create("rx_buffer_shapes", MFD_CLOEXEC);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(ftruncate(fd, total), 0);
+	map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(map, MAP_FAILED);
+	ASSERT_EQ(send(self->c, self->data, total, 0), total);
+	ASSERT_EQ(read_full(self->s, map + 1, total - 1), total - 1);
+	ASSERT_EQ(munmap(map, total), 0);
+	ASSERT_EQ(pread(fd, self->out, total - 1, 1), total - 1);
+	EXPECT_EQ(memcmp(self->out, self->data, total - 1), 0);
+	close(fd);
+	ASSERT_EQ(recv(self->s, self->out, 1, 0), 1);
+	EXPECT_EQ(self->out[0], self->data[total - 1]);
 }
 
 /* A header claiming more than the largest record: EMSGSIZE. */
