@@ -225,12 +225,13 @@ static unsigned int make_aad(struct kto_crypto *c, const u8 *hdr, u8 type,
 
 /*
  * En- or decrypt [off, off + buf_len) of @pg, after c->aad: in place, or
- * (decryption) into @dst, whose entry 0 is left for the AAD and whose
- * later entries the caller filled.
+ * out of place from @src into @pg (encryption) or from @pg into @dst
+ * (decryption). Entry 0 of @src/@dst is left for the AAD; the caller
+ * filled the later ones and marked the end.
  */
 static int run_aead(struct kto_crypto *c, struct kto_pages *pg, u32 off,
 		    u32 buf_len, u32 crypt_len, unsigned int aad_len, u8 *iv,
-		    bool enc, struct scatterlist *dst)
+		    bool enc, struct scatterlist *src, struct scatterlist *dst)
 {
 	struct scatterlist sg[KTO_SG_MAX];
 	DECLARE_CRYPTO_WAIT(wait);
@@ -242,13 +243,15 @@ static int run_aead(struct kto_crypto *c, struct kto_pages *pg, u32 off,
 	if (n < 0)
 		return n;
 	sg_mark_end(&sg[n]);
+	if (src)
+		sg_set_buf(&src[0], c->aad, aad_len);
 	if (dst)
 		sg_set_buf(&dst[0], c->aad, aad_len);
 
 	aead_request_set_callback(c->req, CRYPTO_TFM_REQ_MAY_BACKLOG,
 				  crypto_req_done, &wait);
 	aead_request_set_ad(c->req, aad_len);
-	aead_request_set_crypt(c->req, sg, dst ?: sg, crypt_len, iv);
+	aead_request_set_crypt(c->req, src ?: sg, dst ?: sg, crypt_len, iv);
 	/* The request may complete asynchronously (cryptd): wait for it. */
 	return crypto_wait_req(enc ? crypto_aead_encrypt(c->req) :
 			       crypto_aead_decrypt(c->req), &wait);
@@ -265,11 +268,14 @@ static void next_seq(struct kto_crypto *c)
 
 /*
  * Seal the record in @pg: the plaintext is at KTO_HDR_LEN + explicit_len,
- * and the pages cover the tail after it. Writes the header and explicit
- * nonce; returns the record's length on the wire or -errno.
+ * and the pages cover the tail after it. Or, with @src, encrypt the
+ * plaintext that @src's entries 1 .. nsrc - 1 describe (with room for one
+ * more entry) into @pg at that offset; see kto_crypto_can_seal_from().
+ * Writes the header and explicit nonce; returns the record's length on
+ * the wire or -errno.
  */
 int kto_crypto_seal(struct kto_crypto *c, struct kto_pages *pg, u32 plain_len,
-		    u8 type)
+		    u8 type, struct scatterlist *src, int nsrc)
 {
 	u32 off = KTO_HDR_LEN + c->explicit_len;
 	u32 inner_len = plain_len;
@@ -285,11 +291,20 @@ int kto_crypto_seal(struct kto_crypto *c, struct kto_pages *pg, u32 plain_len,
 		return -ENOMEM;	/* kto_crypto_prepare() was not called */
 
 	if (c->version == TLS_1_3_VERSION) {
-		kto_pages_write(pg, off + inner_len++, &type, 1);
+		/* The inner content type follows the plaintext. */
+		if (src) {
+			c->inner_type = type;
+			sg_set_buf(&src[nsrc++], &c->inner_type, 1);
+		} else {
+			kto_pages_write(pg, off + inner_len, &type, 1);
+		}
+		inner_len++;
 		hdr[0] = KTO_TYPE_DATA;
 	} else {
 		hdr[0] = type;
 	}
+	if (src)
+		sg_mark_end(&src[nsrc - 1]);
 	wire_len = c->explicit_len + inner_len + KTO_TAG_LEN;
 	hdr[1] = TLS_1_2_VERSION_MAJOR;
 	hdr[2] = TLS_1_2_VERSION_MINOR;
@@ -301,7 +316,7 @@ int kto_crypto_seal(struct kto_crypto *c, struct kto_pages *pg, u32 plain_len,
 	make_nonce(c, c->explicit, iv);
 	aad_len = make_aad(c, hdr, type, plain_len);
 	err = run_aead(c, pg, off, inner_len + KTO_TAG_LEN, inner_len, aad_len,
-		       iv, true, NULL);
+		       iv, true, src, NULL);
 	memzero_explicit(iv, sizeof(iv));
 	if (err)
 		return err;
@@ -350,7 +365,7 @@ int kto_crypto_open(struct kto_crypto *c, struct kto_pages *pg, u32 rec_len,
 	kto_pages_read(pg, KTO_HDR_LEN, explicit, c->explicit_len);
 	make_nonce(c, explicit, iv);
 	aad_len = make_aad(c, hdr, hdr[0], clen - KTO_TAG_LEN);
-	err = run_aead(c, pg, off, clen, clen, aad_len, iv, false, dst);
+	err = run_aead(c, pg, off, clen, clen, aad_len, iv, false, NULL, dst);
 	memzero_explicit(iv, sizeof(iv));
 	if (err)
 		return err == -EBADMSG ? -EBADMSG : err;
@@ -370,6 +385,17 @@ int kto_crypto_open(struct kto_crypto *c, struct kto_pages *pg, u32 rec_len,
 	*plain_off = off;
 	*plain_len = clen;
 	return 0;
+}
+
+/*
+ * Can a record be sealed from plaintext we do not own (the sender's
+ * pages), which may change while we read it? Only where the tag covers
+ * the ciphertext we write (GCM, ChaCha20-Poly1305): CCM's MAC reads the
+ * plaintext a second time and could then disagree with the ciphertext.
+ */
+bool kto_crypto_can_seal_from(const struct kto_crypto *c)
+{
+	return !c->cipher->ccm;
 }
 
 /* Plaintext bytes of a TLS 1.2 record of @rec_len bytes on the wire. */

@@ -98,6 +98,7 @@ struct kto_crypto {
 	u64 seq;			/* next record sequence number */
 	union kto_crypto_info info;	/* as installed, for getsockopt */
 	u8 aad[16];
+	u8 inner_type;			/* TX, TLS 1.3: type byte when sealing from @src */
 };
 
 struct kto_tx {
@@ -195,7 +196,8 @@ int kto_crypto_rekey(struct kto_crypto *c, const union kto_crypto_info *info);
 void kto_crypto_get_info(const struct kto_crypto *c,
 			 union kto_crypto_info *out);
 int kto_crypto_seal(struct kto_crypto *c, struct kto_pages *pg, u32 plain_len,
-		    u8 type);
+		    u8 type, struct scatterlist *src, int nsrc);
+bool kto_crypto_can_seal_from(const struct kto_crypto *c);
 int kto_crypto_open(struct kto_crypto *c, struct kto_pages *pg, u32 rec_len,
 		    struct scatterlist *dst, u32 *plain_off, u32 *plain_len,
 		    u8 *type);

@@ -100,7 +100,8 @@ static int tx_close_record(struct sock *sk, struct kto_tx *tx)
 {
 	int len;
 
-	len = kto_crypto_seal(&tx->c, &tx->pg, tx->plain_len, tx->open_type);
+	len = kto_crypto_seal(&tx->c, &tx->pg, tx->plain_len, tx->open_type,
+			      NULL, 0);
 	if (len < 0) {
 		/* The buffer may be half-encrypted: nothing sane to send. */
 		tx->err = len;
@@ -131,6 +132,60 @@ static size_t copy_in(struct kto_pages *pg, u32 off, size_t len,
 			break;
 	}
 	return done;
+}
+
+/*
+ * A whole record's plaintext, all of it in the caller's buffer (user
+ * memory, or the page cache pages sendfile splices): encrypt it straight
+ * from there into the record's pages, saving the copy, as the in-tree kTLS
+ * does. Returns 0 with the record closed, -EAGAIN if the buffer could not
+ * be mapped in one go (nothing taken: copy instead), or -errno with the
+ * bytes taken and lost.
+ */
+static int tx_seal_from(struct sock *sk, struct kto_tx *tx,
+			struct iov_iter *from, u32 n)
+{
+	struct scatterlist src[KTO_SG_MAX + 1];
+	struct page *pages[KTO_REC_PAGES];
+	int i, np = 0, len;
+	u32 taken = 0;
+
+	sg_init_table(src, KTO_SG_MAX + 1);
+	/* One segment (iovec, or spliced page) per call. */
+	while (taken < n && np < KTO_REC_PAGES) {
+		size_t poff;
+		ssize_t got = iov_iter_get_pages2(from, pages + np, n - taken,
+						  KTO_REC_PAGES - np, &poff);
+
+		if (got <= 0)
+			break;
+		taken += got;
+		while (got) {
+			u32 chunk = min_t(size_t, got, PAGE_SIZE - poff);
+
+			sg_set_page(&src[np + 1], pages[np], chunk, poff);
+			np++;
+			got -= chunk;
+			poff = 0;
+		}
+	}
+	if (taken != n) {
+		for (i = 0; i < np; i++)
+			put_page(pages[i]);
+		iov_iter_revert(from, taken);
+		return -EAGAIN;
+	}
+	len = kto_crypto_seal(&tx->c, &tx->pg, n, tx->open_type, src, np + 1);
+	for (i = 0; i < np; i++)
+		put_page(pages[i]);
+	if (len < 0) {
+		tx->err = len;
+		return len;
+	}
+	tx->rec_len = len;
+	tx->push_off = 0;
+	kto_stats_add(sk, KTO_STAT_TX_RECORDS, 1);
+	return 0;
 }
 
 static int tx_close_and_push(struct sock *sk, struct kto_tx *tx, int flags)
@@ -198,6 +253,24 @@ static int tx_send(struct sock *sk, struct kto_tx *tx, struct iov_iter *from,
 				       tx->c.tail_len, KTO_TX, sk->sk_allocation);
 		if (err)
 			goto out;
+		/* A whole record in the caller's pages: seal from there. */
+		if (!tx->plain_len && n >= PAGE_SIZE &&
+		    (n == max || (n == iov_iter_count(from) && !more)) &&
+		    (user_backed_iter(from) || iov_iter_is_bvec(from)) &&
+		    kto_crypto_can_seal_from(&tx->c)) {
+			err = tx_seal_from(sk, tx, from, n);
+			if (!err) {
+				copied += n;
+				err = tx_push(sk, tx, push_flags |
+					      (iov_iter_count(from) || more ?
+					       MSG_MORE : 0));
+				if (err)
+					goto out;
+				continue;
+			}
+			if (err != -EAGAIN)
+				goto out;
+		}
 		got = copy_in(&tx->pg, prepend(tx) + tx->plain_len, n, from);
 		tx->plain_len += got;
 		copied += got;
