@@ -112,7 +112,7 @@ static void usage(void)
 	       "  --quick         only AES-128-GCM, TLS 1.3, 16 KiB\n"
 	       "  --reps N        rounds, the median is reported (default 3, max %d)\n"
 	       "  --time S        seconds each measurement sends (default 0.5)\n"
-	       "  --mem-conns N   idle connections for the memory measurement (default 200,\n"
+	       "  --mem-conns N   idle connections for the memory measurement (default 1000,\n"
 	       "                  0 skips it)\n"
 	       "  --ulp NAME      our module's ULP name (default kto)\n"
 	       "  --intree-ulp NAME  the in-tree kTLS's ULP name (default tls)\n"
@@ -237,7 +237,7 @@ static void options_parse(int argc, char **argv)
 
 	opt.reps = 3;
 	opt.seconds = 0.5;
-	opt.mem_pairs = 200;
+	opt.mem_pairs = 1000;
 	opt.ulp = "kto";
 	opt.intree_ulp = "tls";
 	for (i = 1; i < argc; i++) {
