@@ -32,6 +32,7 @@
 #include <linux/percpu.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/uio.h>
 
 #include "ktls.h"
 
@@ -314,6 +315,58 @@ void kto_pages_write(struct kto_pages *pg, u32 off, const void *src, u32 len)
 		src += n;
 		off += n;
 		len -= n;
+	}
+}
+
+/*
+ * Take references on the pages behind the next @len bytes of @iter (user
+ * memory, or the pages of a bvec iterator) and describe them in @sg,
+ * which has room for KTO_REC_PAGES entries. Returns the number of pages,
+ * or -EAGAIN with nothing taken and @iter as it was if they cannot all be
+ * had in KTO_REC_PAGES pages (or not at all: the caller copies instead,
+ * which reports a bad address as such).
+ */
+int kto_pages_get_iter(struct iov_iter *iter, u32 len, struct page **pages,
+		       struct scatterlist *sg)
+{
+	u32 taken = 0;
+	int np = 0;
+
+	/* One segment (iovec, or bvec) per call. */
+	while (taken < len && np < KTO_REC_PAGES) {
+		size_t poff;
+		ssize_t got = iov_iter_get_pages2(iter, pages + np, len - taken,
+						  KTO_REC_PAGES - np, &poff);
+
+		if (got <= 0)
+			break;
+		taken += got;
+		while (got) {
+			u32 chunk = min_t(size_t, got, PAGE_SIZE - poff);
+
+			sg_set_page(&sg[np], pages[np], chunk, poff);
+			np++;
+			got -= chunk;
+			poff = 0;
+		}
+	}
+	if (taken == len)
+		return np;
+	kto_pages_put_iter(pages, np, false);
+	iov_iter_revert(iter, taken);
+	return -EAGAIN;
+}
+
+/* Drop what kto_pages_get_iter() took; @dirty if we wrote to the pages. */
+void kto_pages_put_iter(struct page **pages, int n, bool dirty)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		/* Written through the kernel's mapping: tell the page's owner. */
+		if (dirty && !PageDirty(pages[i]))
+			set_page_dirty_lock(pages[i]);
+		put_page(pages[i]);
 	}
 }
 

@@ -335,8 +335,8 @@ static bool rx_direct_ok(const struct kto_rx *rx, struct msghdr *msg,
 
 /*
  * Decrypt the whole record in pg into the reader's buffer. Returns the
- * bytes delivered, -EAGAIN if the buffer could not be mapped in one go
- * (nothing done: decrypt in place instead), or -errno.
+ * bytes delivered, -EAGAIN if the buffer could not be mapped (nothing
+ * done: decrypt in place instead), or -errno.
  */
 static int rx_decrypt_direct(struct sock *sk, struct kto_rx *rx,
 			     struct msghdr *msg)
@@ -346,31 +346,16 @@ static int rx_decrypt_direct(struct sock *sk, struct kto_rx *rx,
 	struct scatterlist dst[KTO_SG_MAX];
 	u32 off_unused, len;
 	int i, n, err;
-	size_t poff;
-	ssize_t got;
 	u8 type;
 
 	err = kto_crypto_prepare(&rx->c);
 	if (err)
 		return err;
-	got = iov_iter_get_pages2(&msg->msg_iter, pages, plain, KTO_REC_PAGES,
-				  &poff);
-	if (got <= 0)
-		return got ? got : -EAGAIN;
-	n = DIV_ROUND_UP(poff + got, PAGE_SIZE);
-	if (got != plain) {
-		err = -EAGAIN;
-		goto out_put;
-	}
-
-	sg_init_table(dst, n + 1);
-	for (i = 0; i < n; i++) {
-		u32 chunk = min_t(size_t, plain, PAGE_SIZE - poff);
-
-		sg_set_page(&dst[i + 1], pages[i], chunk, poff);
-		plain -= chunk;
-		poff = 0;
-	}
+	sg_init_table(dst, KTO_SG_MAX);
+	n = kto_pages_get_iter(&msg->msg_iter, plain, pages, &dst[1]);
+	if (n < 0)
+		return n;
+	sg_mark_end(&dst[n]);
 	err = kto_crypto_open(&rx->c, &rx->pg, rx->need, dst, &off_unused,
 			      &len, &type);
 	if (err) {
@@ -378,27 +363,15 @@ static int rx_decrypt_direct(struct sock *sk, struct kto_rx *rx,
 		for (i = 1; i <= n; i++)
 			memzero_page(sg_page(&dst[i]), dst[i].offset,
 				     dst[i].length);
-		err = rx_open_failed(sk, rx, err);
 	}
-	/* Written through the kernel's mapping: tell the page's owner. */
-	for (i = 0; i < n; i++) {
-		if (!PageDirty(pages[i]))
-			set_page_dirty_lock(pages[i]);
-		put_page(pages[i]);
-	}
+	kto_pages_put_iter(pages, n, true);
 	if (err) {
-		iov_iter_revert(&msg->msg_iter, got);
-		return err;
+		iov_iter_revert(&msg->msg_iter, plain);
+		return rx_open_failed(sk, rx, err);
 	}
 	kto_stats_add(sk, KTO_STAT_RX_RECORDS, 1);
 	rx_buf_done(rx);
-	return got;
-
-out_put:
-	for (i = 0; i < n; i++)
-		put_page(pages[i]);
-	iov_iter_revert(&msg->msg_iter, got);
-	return err;
+	return plain;
 }
 
 /* Socket and rx->lock held. */

@@ -147,37 +147,14 @@ static int tx_seal_from(struct sock *sk, struct kto_tx *tx,
 {
 	struct scatterlist src[KTO_SG_MAX + 1];
 	struct page *pages[KTO_REC_PAGES];
-	int i, np = 0, len;
-	u32 taken = 0;
+	int np, len;
 
 	sg_init_table(src, KTO_SG_MAX + 1);
-	/* One segment (iovec, or spliced page) per call. */
-	while (taken < n && np < KTO_REC_PAGES) {
-		size_t poff;
-		ssize_t got = iov_iter_get_pages2(from, pages + np, n - taken,
-						  KTO_REC_PAGES - np, &poff);
-
-		if (got <= 0)
-			break;
-		taken += got;
-		while (got) {
-			u32 chunk = min_t(size_t, got, PAGE_SIZE - poff);
-
-			sg_set_page(&src[np + 1], pages[np], chunk, poff);
-			np++;
-			got -= chunk;
-			poff = 0;
-		}
-	}
-	if (taken != n) {
-		for (i = 0; i < np; i++)
-			put_page(pages[i]);
-		iov_iter_revert(from, taken);
-		return -EAGAIN;
-	}
+	np = kto_pages_get_iter(from, n, pages, &src[1]);
+	if (np < 0)
+		return np;
 	len = kto_crypto_seal(&tx->c, &tx->pg, n, tx->open_type, src, np + 1);
-	for (i = 0; i < np; i++)
-		put_page(pages[i]);
+	kto_pages_put_iter(pages, np, false);
 	if (len < 0) {
 		tx->err = len;
 		return len;
