@@ -77,15 +77,26 @@ static void __attribute__((format(printf, 1, 2), noreturn)) die(const char *fmt,
 	exit(1);
 }
 
+/*
+ * One line per write(2): connections are served by forked children that
+ * log to the same stderr, and their lines must not interleave.
+ */
 static void __attribute__((format(printf, 1, 2))) logmsg(const char *fmt, ...)
 {
+	char line[1024];
+	size_t n;
 	va_list ap;
 
-	fprintf(stderr, "ktls-serve[%d]: ", getpid());
+	n = snprintf(line, sizeof(line), "ktls-serve[%d]: ", getpid());
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	n = strlen(line);
+	if (n == sizeof(line) - 1)
+		n--;	/* cut: keep room for the newline */
+	line[n++] = '\n';
+	if (write(STDERR_FILENO, line, n) < 0)
+		return;	/* nowhere left to report it */
 }
 
 static void __attribute__((noreturn)) usage_error(const char *msg)
