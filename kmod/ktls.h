@@ -218,7 +218,6 @@ void kto_pages_read(const struct kto_pages *pg, u32 off, void *dst, u32 len);
 void kto_pages_write(struct kto_pages *pg, u32 off, const void *src, u32 len);
 int kto_pages_sg(const struct kto_pages *pg, struct scatterlist *sg, int max,
 		 u32 off, u32 len);
-struct iov_iter;
 int kto_pages_get_iter(struct iov_iter *iter, u32 len, struct page **pages,
 		       struct scatterlist *sg);
 void kto_pages_put_iter(struct page **pages, int n, bool dirty);

@@ -314,18 +314,19 @@ static size_t copy_out(const struct kto_pages *pg, u32 off, size_t len,
 }
 
 /*
- * TLS 1.2 application data whose plaintext fits in what the reader still
- * wants is decrypted straight into the reader's pages, saving the copy
- * (the in-tree kTLS does the same). TLS 1.3 records are not: their
- * content type is only known after decryption.
+ * With a whole record in pg, not yet decrypted: TLS 1.2 application data
+ * whose plaintext fits in what the reader still wants is decrypted
+ * straight into the reader's pages, saving the copy (the in-tree kTLS
+ * does the same). TLS 1.3 records are not: their content type is only
+ * known after decryption.
  */
 static bool rx_direct_ok(const struct kto_rx *rx, struct msghdr *msg,
 			 size_t room)
 {
 	u32 plain;
 
-	if (rx->c.version != TLS_1_2_VERSION || rx->decrypted ||
-	    !rx_buf_full(rx) || !user_backed_iter(&msg->msg_iter))
+	if (rx->c.version != TLS_1_2_VERSION ||
+	    !user_backed_iter(&msg->msg_iter))
 		return false;
 	if (*kto_pages_ptr(&rx->pg, 0) != KTO_TYPE_DATA)
 		return false;
