@@ -1030,6 +1030,60 @@ TEST_F(rec, rx_buffer_shapes)
 	EXPECT_EQ(self->out[0], self->data[total - 1]);
 }
 
+/* Keeps changing a buffer until told to stop. */
+struct scribbler {
+	pthread_t thread;
+	volatile unsigned char *buf;
+	size_t len;
+	volatile int stop;
+};
+
+static void *scribble_run(void *arg)
+{
+	struct scribbler *sc = arg;
+	size_t i = 0;
+
+	while (!sc->stop) {
+		sc->buf[i]++;
+		i = (i + 61) % sc->len;
+	}
+	return NULL;
+}
+
+/*
+ * A sender whose buffer changes while it is sent still produces records
+ * that authenticate (whole records are sealed straight from the sender's
+ * pages except with AES-CCM, whose MAC would read the plaintext again).
+ */
+TEST_F(rec, tx_buffer_changing_meanwhile)
+{
+	const size_t total = 7 * MAX_PLAIN;	/* fits in self->out */
+	struct scribbler sc = { .buf = self->data, .len = MAX_PLAIN };
+	long errors = kto_stat_get("TlsDecryptError");
+	int round;
+
+	ASSERT_EQ(pthread_create(&sc.thread, NULL, scribble_run, &sc), 0);
+	for (round = 0; round < 10; round++) {
+		struct reader rd = { .fd = self->s, .buf = self->out, .len = total };
+		size_t sent;
+
+		ASSERT_EQ(pthread_create(&rd.thread, NULL, reader_run, &rd), 0);
+		for (sent = 0; sent < total; sent += MAX_PLAIN)
+			if (send(self->c, self->data, MAX_PLAIN, 0) != MAX_PLAIN)
+				break;
+		pthread_join(rd.thread, NULL);
+		EXPECT_EQ(sent, total);
+		EXPECT_EQ(rd.got, (ssize_t)total)
+			TH_LOG("round %d: the reader failed (a record did not authenticate?)",
+			       round);
+		if (rd.got != (ssize_t)total)
+			break;
+	}
+	sc.stop = 1;
+	pthread_join(sc.thread, NULL);
+	EXPECT_EQ(kto_stat_get("TlsDecryptError"), errors);
+}
+
 /* A header claiming more than the largest record: EMSGSIZE. */
 TEST_F(rec, rx_record_too_long)
 {
