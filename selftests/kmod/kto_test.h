@@ -24,6 +24,24 @@
 
 #define KTO_MODULE "ktls_offload"
 #define KTO_STAT_FILE "/proc/net/ktls_offload_stat"
+#define KTO_INTREE_STAT_FILE "/proc/net/tls_stat"
+
+/*
+ * Running against the in-tree tls.ko (selftests/vm/run --intree --no-module)
+ * rather than our module? Tests that describe kTLS behaviour run in both
+ * modes and must pass in both; a case that checks something only our module
+ * does starts with KTO_MODULE_ONLY(), which skips it against tls.ko.
+ */
+static inline int kto_intree(void)
+{
+	return access(KTO_STAT_FILE, F_OK) && !access(KTO_INTREE_STAT_FILE, F_OK);
+}
+
+#define KTO_MODULE_ONLY(why)						\
+	do {								\
+		if (kto_intree())					\
+			SKIP(return, "module only: %s", why);		\
+	} while (0)
 
 /* Key material as setsockopt(SOL_TLS, TLS_TX/TLS_RX) takes it. */
 union kto_keys {
@@ -50,12 +68,15 @@ static inline socklen_t kto_keys_len(uint16_t cipher)
 	return 0;
 }
 
-/* A counter of /proc/net/ktls_offload_stat, or -1. */
+/*
+ * A counter of /proc/net/ktls_offload_stat (or, against the in-tree kTLS,
+ * of /proc/net/tls_stat, which uses the same names), or -1.
+ */
 static inline long kto_stat_get(const char *name)
 {
 	char line[256], key[128];
 	long val, found = -1;
-	FILE *f = fopen(KTO_STAT_FILE, "r");
+	FILE *f = fopen(kto_intree() ? KTO_INTREE_STAT_FILE : KTO_STAT_FILE, "r");
 
 	if (!f)
 		return -1;
