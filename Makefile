@@ -123,14 +123,10 @@ $(TEST_BIN)/%: selftests/kmod/%.c selftests/kmod/*.h $(KSFT_DIR)/kselftest_harne
 TLSREC := selftests/lib/tlsrec.c selftests/lib/tlsrec.h
 UNIT_BIN := $(BUILD)/unit
 
-$(TEST_BIN)/interop: selftests/kmod/interop.c selftests/kmod/*.h $(TLSREC) \
-		$(KSFT_DIR)/kselftest_harness.h
-	@mkdir -p $(TEST_BIN)
-	$(CC) $(USER_CFLAGS) -static -isystem $(KSFT_DIR) -Iselftests/kmod -Iselftests/lib \
-		-o $@ $< selftests/lib/tlsrec.c -lcrypto -lpthread -ldl
-
-# The RX fuzzer builds its records with the same codec.
-$(TEST_BIN)/fuzz: selftests/kmod/fuzz.c selftests/kmod/*.h $(TLSREC) \
+# The tests that seal or open records in userspace (interop, the RX fuzzer,
+# server conditions) link the codec.
+TLSREC_TESTS := $(addprefix $(TEST_BIN)/,interop fuzz server)
+$(TLSREC_TESTS): $(TEST_BIN)/%: selftests/kmod/%.c selftests/kmod/*.h $(TLSREC) \
 		$(KSFT_DIR)/kselftest_harness.h
 	@mkdir -p $(TEST_BIN)
 	$(CC) $(USER_CFLAGS) -static -isystem $(KSFT_DIR) -Iselftests/kmod -Iselftests/lib \

@@ -12,7 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SOL_TLS
@@ -20,6 +24,16 @@
 #endif
 #ifndef TCP_ULP
 #define TCP_ULP 31
+#endif
+/* Newer than the uapi headers of the build host (same numbers as upstream). */
+#ifndef TLS_TX_ZEROCOPY_RO
+#define TLS_TX_ZEROCOPY_RO 3
+#endif
+#ifndef TLS_RX_EXPECT_NO_PAD
+#define TLS_RX_EXPECT_NO_PAD 4
+#endif
+#ifndef TLS_TX_MAX_PAYLOAD_LEN
+#define TLS_TX_MAX_PAYLOAD_LEN 5
 #endif
 
 #define KTO_MODULE "ktls_offload"
@@ -92,9 +106,13 @@ static inline long kto_stat_get(const char *name)
 
 /*
  * A connected TCP pair over loopback: *cfd is the client, *sfd the accepted
- * server end. Returns 0 or -errno.
+ * server end. A nonzero @c_sndbuf / @s_rcvbuf is set (SO_SNDBUF on the
+ * client, SO_RCVBUF on the listener, so the window scale matches) before
+ * the handshake: a small pair fills up, and a peer that does not read
+ * stops the sender soon. Returns 0 or -errno.
  */
-static inline int kto_tcp_pair(int family, int *cfd, int *sfd)
+static inline int kto_tcp_pair_bufs(int family, int c_sndbuf, int s_rcvbuf,
+				    int *cfd, int *sfd)
 {
 	struct sockaddr_storage ss = { 0 };
 	socklen_t len = sizeof(ss);
@@ -114,7 +132,9 @@ static inline int kto_tcp_pair(int family, int *cfd, int *sfd)
 	lfd = socket(family, SOCK_STREAM, 0);
 	if (lfd < 0)
 		return -errno;
-	if (bind(lfd, (struct sockaddr *)&ss, sizeof(ss)) ||
+	if ((s_rcvbuf && setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &s_rcvbuf,
+				    sizeof(s_rcvbuf))) ||
+	    bind(lfd, (struct sockaddr *)&ss, sizeof(ss)) ||
 	    listen(lfd, 8) ||
 	    getsockname(lfd, (struct sockaddr *)&ss, &len)) {
 		err = -errno;
@@ -122,7 +142,10 @@ static inline int kto_tcp_pair(int family, int *cfd, int *sfd)
 		return err;
 	}
 	c = socket(family, SOCK_STREAM, 0);
-	if (c < 0 || connect(c, (struct sockaddr *)&ss, len)) {
+	if (c < 0 ||
+	    (c_sndbuf && setsockopt(c, SOL_SOCKET, SO_SNDBUF, &c_sndbuf,
+				    sizeof(c_sndbuf))) ||
+	    connect(c, (struct sockaddr *)&ss, len)) {
 		err = -errno;
 		if (c >= 0)
 			close(c);
@@ -139,6 +162,167 @@ static inline int kto_tcp_pair(int family, int *cfd, int *sfd)
 	*cfd = c;
 	*sfd = s;
 	return 0;
+}
+
+static inline int kto_tcp_pair(int family, int *cfd, int *sfd)
+{
+	return kto_tcp_pair_bufs(family, 0, 0, cfd, sfd);
+}
+
+/* Key material with its setsockopt length. */
+struct kto_key {
+	union kto_keys u;
+	socklen_t len;
+};
+
+/*
+ * Fresh random key, iv, salt and rec_seq for @version and @cipher (rec_seq
+ * below 2^63, so no test runs into its end). Returns 0 or -1.
+ */
+static inline int kto_key_random(struct kto_key *k, uint16_t version,
+				 uint16_t cipher)
+{
+	unsigned char *p = (unsigned char *)&k->u;
+
+	memset(k, 0, sizeof(*k));
+	k->len = kto_keys_len(cipher);
+	if (!k->len)
+		return -1;
+	k->u.info.version = version;
+	k->u.info.cipher_type = cipher;
+	if (getrandom(p + sizeof(k->u.info), k->len - sizeof(k->u.info), 0) !=
+	    (ssize_t)(k->len - sizeof(k->u.info)))
+		return -1;
+	p[k->len - 8] &= 0x7f;
+	return 0;
+}
+
+static inline int kto_ulp(int fd)
+{
+	return setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"));
+}
+
+static inline int kto_install(int fd, int dir, const struct kto_key *k)
+{
+	return setsockopt(fd, SOL_TLS, dir, &k->u, k->len);
+}
+
+static inline int kto_set_timeo_ms(int fd, int opt, long ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 };
+
+	return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof(tv));
+}
+
+/* Send and receive timeouts, so a test that goes wrong fails, not hangs. */
+static inline int kto_timeouts(int fd, long ms)
+{
+	return kto_set_timeo_ms(fd, SO_RCVTIMEO, ms) ||
+	       kto_set_timeo_ms(fd, SO_SNDTIMEO, ms);
+}
+
+/*
+ * Keys both ways on a connected pair: @c's TX and @s's RX share @c2s,
+ * @s's TX and @c's RX share @s2c (either may be NULL: that direction
+ * stays plain TCP). Both ends get the ULP. Returns 0 or -1 with errno.
+ */
+static inline int kto_tls_keys(int c, int s, const struct kto_key *c2s,
+			       const struct kto_key *s2c)
+{
+	if (kto_ulp(c) || kto_ulp(s))
+		return -1;
+	if (c2s && (kto_install(c, TLS_TX, c2s) || kto_install(s, TLS_RX, c2s)))
+		return -1;
+	if (s2c && (kto_install(s, TLS_TX, s2c) || kto_install(c, TLS_RX, s2c)))
+		return -1;
+	return 0;
+}
+
+/* recv until @len bytes, EOF or error; returns the bytes read, or -1. */
+static inline ssize_t kto_read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = recv(fd, (char *)buf + got, len - got, 0);
+		if (n < 0)
+			return got ? (ssize_t)got : -1;
+		if (!n)
+			break;
+		got += n;
+	}
+	return got;
+}
+
+/* send all of @buf; 0, or -1 with errno. */
+static inline int kto_write_full(int fd, const void *buf, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
+		if (n <= 0)
+			return -1;
+		done += n;
+	}
+	return 0;
+}
+
+/* sendmsg() of one record of content @type (TLS_SET_RECORD_TYPE). */
+static inline ssize_t kto_send_typed(int fd, uint8_t type, const void *buf,
+				     size_t len, int flags)
+{
+	char cbuf[CMSG_SPACE(sizeof(type))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr m = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+
+	cm->cmsg_level = SOL_TLS;
+	cm->cmsg_type = TLS_SET_RECORD_TYPE;
+	cm->cmsg_len = CMSG_LEN(sizeof(type));
+	*CMSG_DATA(cm) = type;
+	return sendmsg(fd, &m, flags);
+}
+
+/* recvmsg() with the TLS_GET_RECORD_TYPE it reports in *type (-1: none). */
+static inline ssize_t kto_recv_typed(int fd, void *buf, size_t len, int flags,
+				     int *type)
+{
+	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr m = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	*type = -1;
+	n = recvmsg(fd, &m, flags);
+	if (n < 0)
+		return n;
+	cm = CMSG_FIRSTHDR(&m);
+	if (cm && cm->cmsg_level == SOL_TLS &&
+	    cm->cmsg_type == TLS_GET_RECORD_TYPE)
+		*type = *CMSG_DATA(cm);
+	return n;
+}
+
+static inline double kto_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* The reference count /proc/modules shows for a module, or -1 if absent. */
