@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * AEAD setup per cipher, nonce and additional data construction, sealing
- * and opening one record in place. Shared by TX and RX.
+ * and opening one record, in its own pages or to and from a caller's
+ * pages. Shared by TX and RX. This file owns the scatterlist layout
+ * (the additional data entry, the TLS 1.3 type byte, the end marks):
+ * callers pass pages and lengths.
  *
  * Nonces (RFC 5288 3, RFC 6655 3, RFC 7905 2, RFC 8446 5.3):
  *   TLS 1.2 AES-GCM/CCM: salt(4) || explicit(8), the explicit part on the wire
@@ -151,9 +154,12 @@ int kto_crypto_prepare(struct kto_crypto *c)
 /*
  * Replace the key (TLS 1.3 KeyUpdate). The new AEAD is set up completely
  * before the old one is dropped, so a failure leaves the old key in use.
+ * The request is kept when the new transform's fits in it.
  */
 int kto_crypto_rekey(struct kto_crypto *c, const union kto_crypto_info *info)
 {
+	struct aead_request *req;
+	unsigned int reqsize;
 	struct kto_crypto *n;
 	int err;
 
@@ -162,8 +168,17 @@ int kto_crypto_rekey(struct kto_crypto *c, const union kto_crypto_info *info)
 		return -ENOMEM;
 	err = kto_crypto_init(n, info, c->tx);
 	if (!err) {
+		req = c->req;
+		reqsize = crypto_aead_reqsize(c->aead);
+		c->req = NULL;
 		kto_crypto_uninit(c);
 		*c = *n;
+		if (req && reqsize == crypto_aead_reqsize(c->aead)) {
+			aead_request_set_tfm(req, c->aead);
+			c->req = req;
+		} else {
+			kfree_sensitive(req);
+		}
 	}
 	kfree_sensitive(n);
 	return err;
@@ -223,35 +238,55 @@ static unsigned int make_aad(struct kto_crypto *c, const u8 *hdr, u8 type,
 	return 13;
 }
 
-/*
- * En- or decrypt [off, off + buf_len) of @pg, after c->aad: in place, or
- * out of place from @src into @pg (encryption) or from @pg into @dst
- * (decryption). Entry 0 of @src/@dst is left for the AAD; the caller
- * filled the later ones and marked the end.
- */
-static int run_aead(struct kto_crypto *c, struct kto_pages *pg, u32 off,
-		    u32 buf_len, u32 crypt_len, unsigned int aad_len, u8 *iv,
-		    bool enc, struct scatterlist *src, struct scatterlist *dst)
+/* Entries: the additional data, a record's worth of pages, the type byte. */
+#define KTO_SG_ENTRIES	(KTO_REC_PAGES + 2)
+
+/* @sg = the additional data, then [@off, @off + @len) of @pg. */
+static int sg_record(struct kto_crypto *c, struct scatterlist *sg,
+		     unsigned int aad_len, const struct kto_pages *pg, u32 off,
+		     u32 len)
 {
-	struct scatterlist sg[KTO_SG_MAX];
-	DECLARE_CRYPTO_WAIT(wait);
 	int n;
 
-	sg_init_table(sg, KTO_SG_MAX);
+	sg_init_table(sg, KTO_SG_ENTRIES);
 	sg_set_buf(&sg[0], c->aad, aad_len);
-	n = kto_pages_sg(pg, &sg[1], KTO_SG_MAX - 1, off, buf_len);
+	n = kto_pages_sg(pg, &sg[1], KTO_SG_ENTRIES - 1, off, len);
 	if (n < 0)
 		return n;
 	sg_mark_end(&sg[n]);
-	if (src)
-		sg_set_buf(&src[0], c->aad, aad_len);
-	if (dst)
-		sg_set_buf(&dst[0], c->aad, aad_len);
+	return 0;
+}
+
+/*
+ * @sg = the additional data, then the caller's pages @bv, then (TLS 1.3)
+ * the content type byte, which lives in c->inner_type, not in the
+ * caller's buffer.
+ */
+static void sg_caller(struct kto_crypto *c, struct scatterlist *sg,
+		      unsigned int aad_len, const struct bio_vec *bv, int n)
+{
+	int i;
+
+	sg_init_table(sg, KTO_SG_ENTRIES);
+	sg_set_buf(&sg[0], c->aad, aad_len);
+	for (i = 0; i < n; i++)
+		sg_set_page(&sg[i + 1], bv[i].bv_page, bv[i].bv_len,
+			    bv[i].bv_offset);
+	if (c->version == TLS_1_3_VERSION)
+		sg_set_buf(&sg[++n], &c->inner_type, 1);
+	sg_mark_end(&sg[n]);
+}
+
+static int run_aead(struct kto_crypto *c, struct scatterlist *src,
+		    struct scatterlist *dst, u32 crypt_len,
+		    unsigned int aad_len, u8 *iv, bool enc)
+{
+	DECLARE_CRYPTO_WAIT(wait);
 
 	aead_request_set_callback(c->req, CRYPTO_TFM_REQ_MAY_BACKLOG,
 				  crypto_req_done, &wait);
 	aead_request_set_ad(c->req, aad_len);
-	aead_request_set_crypt(c->req, src ?: sg, dst ?: sg, crypt_len, iv);
+	aead_request_set_crypt(c->req, src, dst, crypt_len, iv);
 	/* The request may complete asynchronously (cryptd): wait for it. */
 	return crypto_wait_req(enc ? crypto_aead_encrypt(c->req) :
 			       crypto_aead_decrypt(c->req), &wait);
@@ -269,14 +304,15 @@ static void next_seq(struct kto_crypto *c)
 /*
  * Seal the record in @pg: the plaintext is at KTO_HDR_LEN + explicit_len,
  * and the pages cover the tail after it. Or, with @src, encrypt the
- * plaintext that @src's entries 1 .. nsrc - 1 describe (with room for one
- * more entry) into @pg at that offset; see kto_crypto_can_seal_from().
- * Writes the header and explicit nonce; returns the record's length on
- * the wire or -errno.
+ * plaintext in the caller's pages @src (@nsrc entries, @plain_len bytes)
+ * into @pg at that offset; see kto_crypto_can_seal_from(). Writes the
+ * header and explicit nonce; returns the record's length on the wire or
+ * -errno.
  */
 int kto_crypto_seal(struct kto_crypto *c, struct kto_pages *pg, u32 plain_len,
-		    u8 type, struct scatterlist *src, int nsrc)
+		    u8 type, const struct bio_vec *src, int nsrc)
 {
+	struct scatterlist sg_src[KTO_SG_ENTRIES], sg_dst[KTO_SG_ENTRIES];
 	u32 off = KTO_HDR_LEN + c->explicit_len;
 	u32 inner_len = plain_len;
 	u32 wire_len;
@@ -292,19 +328,14 @@ int kto_crypto_seal(struct kto_crypto *c, struct kto_pages *pg, u32 plain_len,
 
 	if (c->version == TLS_1_3_VERSION) {
 		/* The inner content type follows the plaintext. */
-		if (src) {
-			c->inner_type = type;
-			sg_set_buf(&src[nsrc++], &c->inner_type, 1);
-		} else {
+		c->inner_type = type;
+		if (!src)
 			kto_pages_write(pg, off + inner_len, &type, 1);
-		}
 		inner_len++;
 		hdr[0] = KTO_TYPE_DATA;
 	} else {
 		hdr[0] = type;
 	}
-	if (src)
-		sg_mark_end(&src[nsrc - 1]);
 	wire_len = c->explicit_len + inner_len + KTO_TAG_LEN;
 	hdr[1] = TLS_1_2_VERSION_MAJOR;
 	hdr[2] = TLS_1_2_VERSION_MINOR;
@@ -315,8 +346,12 @@ int kto_crypto_seal(struct kto_crypto *c, struct kto_pages *pg, u32 plain_len,
 
 	make_nonce(c, c->explicit, iv);
 	aad_len = make_aad(c, hdr, type, plain_len);
-	err = run_aead(c, pg, off, inner_len + KTO_TAG_LEN, inner_len, aad_len,
-		       iv, true, src, NULL);
+	err = sg_record(c, sg_dst, aad_len, pg, off, inner_len + KTO_TAG_LEN);
+	if (!err && src)
+		sg_caller(c, sg_src, aad_len, src, nsrc);
+	if (!err)
+		err = run_aead(c, src ? sg_src : sg_dst, sg_dst, inner_len,
+			       aad_len, iv, true);
 	memzero_explicit(iv, sizeof(iv));
 	if (err)
 		return err;
@@ -334,16 +369,18 @@ int kto_crypto_seal(struct kto_crypto *c, struct kto_pages *pg, u32 plain_len,
 
 /*
  * Open the whole record in @pg (header included, lengths already checked
- * by the caller) in place: on success the plaintext is at *plain_off of
- * @pg. Or, TLS 1.2 only, with @dst: into the scatterlist @dst (entry 0 is
- * for the AAD, the next ones cover the plaintext's length, as
- * kto_crypto_plain_len() tells); *plain_off is then meaningless. On
- * failure @dst may hold unauthenticated bytes: the caller wipes them.
+ * by the caller): in place, the plaintext then at out->off of @pg; or,
+ * with @dst, into the caller's pages @dst (@ndst entries covering
+ * kto_crypto_data_len() bytes: a data record without padding). A TLS 1.3
+ * record that turns out padded or not data cannot be delivered that way:
+ * then KTO_OPEN_RETRY, the sequence number unchanged, to open it again in
+ * place. On any failure @dst may hold bytes the caller must wipe.
  */
 int kto_crypto_open(struct kto_crypto *c, struct kto_pages *pg, u32 rec_len,
-		    struct scatterlist *dst, u32 *plain_off, u32 *plain_len,
-		    u8 *type)
+		    const struct bio_vec *dst, int ndst,
+		    struct kto_opened *out)
 {
+	struct scatterlist sg_src[KTO_SG_ENTRIES], sg_dst[KTO_SG_ENTRIES];
 	u32 off = KTO_HDR_LEN + c->explicit_len;
 	u8 hdr[KTO_HDR_LEN], explicit[KTO_MAX_EXPLICIT];
 	u8 iv[16];
@@ -357,33 +394,43 @@ int kto_crypto_open(struct kto_crypto *c, struct kto_pages *pg, u32 rec_len,
 		return -ENOMEM;	/* kto_crypto_prepare() was not called */
 	if (rec_len < off + c->tail_len)
 		return -EBADMSG;
-	if (dst && c->version != TLS_1_2_VERSION)
-		return -EINVAL;
 	clen = rec_len - off;
 
 	kto_pages_read(pg, 0, hdr, KTO_HDR_LEN);
 	kto_pages_read(pg, KTO_HDR_LEN, explicit, c->explicit_len);
 	make_nonce(c, explicit, iv);
 	aad_len = make_aad(c, hdr, hdr[0], clen - KTO_TAG_LEN);
-	err = run_aead(c, pg, off, clen, clen, aad_len, iv, false, NULL, dst);
+	err = sg_record(c, sg_src, aad_len, pg, off, clen);
+	if (!err && dst)
+		sg_caller(c, sg_dst, aad_len, dst, ndst);
+	if (!err)
+		err = run_aead(c, sg_src, dst ? sg_dst : sg_src, clen, aad_len,
+			       iv, false);
 	memzero_explicit(iv, sizeof(iv));
 	if (err)
-		return err == -EBADMSG ? -EBADMSG : err;
+		return err;
 
 	clen -= KTO_TAG_LEN;
-	if (c->version == TLS_1_3_VERSION) {
+	if (dst) {
+		if (c->version == TLS_1_3_VERSION) {
+			if (c->inner_type != KTO_TYPE_DATA)
+				return KTO_OPEN_RETRY;
+			clen--;
+		}
+		out->type = KTO_TYPE_DATA;
+	} else if (c->version == TLS_1_3_VERSION) {
 		/* Inner plaintext: content || type || zeros (RFC 8446 5.4). */
 		while (clen && !*kto_pages_ptr(pg, off + clen - 1))
 			clen--;
 		if (!clen)
 			return -EBADMSG;
-		*type = *kto_pages_ptr(pg, off + --clen);
+		out->type = *kto_pages_ptr(pg, off + --clen);
 	} else {
-		*type = hdr[0];
+		out->type = hdr[0];
 	}
 	next_seq(c);
-	*plain_off = off;
-	*plain_len = clen;
+	out->off = off;
+	out->len = clen;
 	return 0;
 }
 
@@ -398,8 +445,11 @@ bool kto_crypto_can_seal_from(const struct kto_crypto *c)
 	return !c->cipher->ccm;
 }
 
-/* Plaintext bytes of a TLS 1.2 record of @rec_len bytes on the wire. */
-u32 kto_crypto_plain_len(const struct kto_crypto *c, u32 rec_len)
+/*
+ * Content bytes of a record of @rec_len bytes on the wire if it carries
+ * no padding (always so in TLS 1.2).
+ */
+u32 kto_crypto_data_len(const struct kto_crypto *c, u32 rec_len)
 {
-	return rec_len - KTO_HDR_LEN - c->explicit_len - KTO_TAG_LEN;
+	return rec_len - KTO_HDR_LEN - c->explicit_len - c->tail_len;
 }

@@ -20,9 +20,10 @@ enum {
 };
 
 /*
- * Proto and proto_ops tables, one set per address family, built once from
- * the first socket of that family that attaches. Readers check @base with
- * an acquire load; the tables are written before the release store.
+ * Proto and proto_ops tables, one set per address family, built from
+ * TCP's own proto and proto_ops for that family, as a socket nobody else
+ * changed has them. Readers check @base with an acquire load; the tables
+ * are written before the release store.
  */
 struct kto_protos {
 	const struct proto *base;
@@ -39,6 +40,12 @@ static int kto_setsockopt(struct sock *sk, int level, int optname,
 static int kto_getsockopt(struct sock *sk, int level, int optname,
 			  char __user *optval, int __user *optlen);
 
+/* connect(AF_UNSPEC) would reset TCP under the record layer: as kTLS, no. */
+static int kto_disconnect(struct sock *sk, int flags)
+{
+	return -EOPNOTSUPP;
+}
+
 static void build_protos(struct kto_protos *p, const struct proto *base,
 			 const struct proto_ops *base_ops)
 {
@@ -53,6 +60,7 @@ static void build_protos(struct kto_protos *p, const struct proto *base,
 			prot->close = kto_close;
 			prot->setsockopt = kto_setsockopt;
 			prot->getsockopt = kto_getsockopt;
+			prot->disconnect = kto_disconnect;
 
 			*ops = *base_ops;
 			if (tx == KTO_CONF_SW)
@@ -63,28 +71,35 @@ static void build_protos(struct kto_protos *p, const struct proto *base,
 	}
 }
 
+/*
+ * The tables for @sk's family, or NULL if @sk's proto is not TCP's own:
+ * another layer (a BPF sockmap, say) replaced it, and we do not stack on
+ * top of that. The first socket of a family never decides what the
+ * tables are made of: they come from a fresh kernel socket of the family.
+ */
 static struct kto_protos *protos_get(struct sock *sk)
 {
 	int family = sk->sk_family == AF_INET6 ? KTO_FAMILY_V6 : KTO_FAMILY_V4;
 	struct kto_protos *p = &kto_protos[family];
 	const struct proto *base;
+	struct socket *probe;
 
 	/* Pairs with the release below: tables are complete once base is set. */
 	base = smp_load_acquire(&p->base);
-	if (likely(base == sk->sk_prot))
-		return p;
-	if (base)
-		return NULL;	/* a socket whose proto someone else replaced */
+	if (likely(base))
+		return base == sk->sk_prot ? p : NULL;
 
 	mutex_lock(&kto_protos_lock);
-	if (!p->base) {
-		build_protos(p, sk->sk_prot, sk->sk_socket->ops);
+	if (!p->base && !sock_create_kern(&init_net, sk->sk_family, SOCK_STREAM,
+					  IPPROTO_TCP, &probe)) {
+		build_protos(p, probe->sk->sk_prot, probe->ops);
 		/* Publish the tables before lockless readers can see base. */
-		smp_store_release(&p->base, sk->sk_prot);
+		smp_store_release(&p->base, probe->sk->sk_prot);
+		sock_release(probe);
 	}
 	mutex_unlock(&kto_protos_lock);
 
-	return p->base == sk->sk_prot ? p : NULL;
+	return p->base && p->base == sk->sk_prot ? p : NULL;
 }
 
 /* Point the socket at the table for its current per-direction state. */
@@ -111,14 +126,14 @@ int kto_ctx_attach(struct sock *sk)
 	if (!sk->sk_socket)
 		return -EINVAL;
 	if (!protos_get(sk)) {
-		pr_warn_ratelimited("socket protocol was replaced by another layer; not attaching\n");
+		pr_warn_ratelimited("socket protocol was replaced by another layer (a BPF sockmap?); not attaching\n");
 		return -EOPNOTSUPP;
 	}
 
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
 	if (!ctx)
 		return -ENOMEM;
-	kto_live_add(KTO_LIVE_CONTEXTS, 1);
+	kto_stats_live_add(KTO_LIVE_CONTEXTS, 1);
 
 	ctx->sk_proto = sk->sk_prot;
 	ctx->sk_ops = sk->sk_socket->ops;
@@ -133,7 +148,7 @@ int kto_ctx_attach(struct sock *sk)
 
 static void ctx_free(struct kto_ctx *ctx)
 {
-	kto_live_add(KTO_LIVE_CONTEXTS, -1);
+	kto_stats_live_add(KTO_LIVE_CONTEXTS, -1);
 	kfree_rcu(ctx, rcu);
 }
 
@@ -150,8 +165,10 @@ static void ctx_detach(struct sock *sk, struct kto_ctx *ctx)
 	write_unlock_bh(&sk->sk_callback_lock);
 }
 
+/* Socket locked: the record memory is uncharged from it. */
 static void ctx_uninit_dirs(struct sock *sk, struct kto_ctx *ctx)
 {
+	sock_owned_by_me(sk);
 	if (ctx->tx_conf == KTO_CONF_SW)
 		kto_stats_add(sk, KTO_STAT_CURR_TX, -1);
 	if (ctx->rx_conf == KTO_CONF_SW)
@@ -161,8 +178,9 @@ static void ctx_uninit_dirs(struct sock *sk, struct kto_ctx *ctx)
 }
 
 /*
- * ULP release: tcp_cleanup_ulp() on socket destruction. close() normally
- * detached and freed the context already; this catches the rest.
+ * ULP release: tcp_cleanup_ulp() on socket destruction. close() always
+ * detached and freed the context already for a socket with a file; this
+ * catches a socket destroyed without going through our close.
  */
 void kto_ctx_release(struct sock *sk)
 {
@@ -170,32 +188,34 @@ void kto_ctx_release(struct sock *sk)
 
 	if (!ctx)
 		return;
+	if (ctx->tx)
+		kto_tx_stop_work(ctx);
 	ctx_detach(sk, ctx);
 	ctx_uninit_dirs(sk, ctx);
 	ctx_free(ctx);
 }
 
+/*
+ * close(): hand the rest of the stream to TCP without waiting for the
+ * peer (kto_tx_close_flush()), give the socket back to TCP as it was,
+ * free our state, and let TCP close it, lingering as SO_LINGER says.
+ * Nothing of ours can be in use: the file is gone, so no call is in
+ * progress, and the write-space work is stopped first.
+ */
 static void kto_close(struct sock *sk, long timeout)
 {
 	struct kto_ctx *ctx = kto_ctx_get(sk);
 	struct proto *base = ctx->sk_proto;
 
 	if (ctx->tx)
-		mutex_lock(&ctx->tx->lock);
+		kto_tx_close_prepare(ctx);
 	lock_sock(sk);
-	if (ctx->tx) {
-		long timeo = sock_sndtimeo(sk, 0);
-
-		if (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime)
-			timeo = 0;
-		kto_tx_flush(sk, ctx, timeo);
-	}
-	ctx_detach(sk, ctx);
-	release_sock(sk);
 	if (ctx->tx)
-		mutex_unlock(&ctx->tx->lock);
-
+		kto_tx_close_flush(sk, ctx);
+	ctx_detach(sk, ctx);
 	ctx_uninit_dirs(sk, ctx);
+	release_sock(sk);
+
 	base->close(sk, timeout);
 	ctx_free(ctx);
 }
@@ -330,10 +350,17 @@ static int get_u16(u16 val, char __user *optval, int __user *optlen)
 	return 0;
 }
 
+/* Options that change what a writer uses: they take the TX lock too. */
+static bool tx_option(int optname)
+{
+	return optname == TLS_TX || optname == TLS_TX_MAX_PAYLOAD_LEN;
+}
+
 static int kto_setsockopt(struct sock *sk, int level, int optname,
 			  sockptr_t optval, unsigned int optlen)
 {
 	struct kto_ctx *ctx = kto_ctx_get(sk);
+	struct kto_tx *tx = NULL;
 	int err;
 
 	if (level != SOL_TLS)
@@ -341,6 +368,17 @@ static int kto_setsockopt(struct sock *sk, int level, int optname,
 						 optlen);
 
 	lock_sock(sk);
+	/* Once TX has a key it keeps it until close: its lock goes first. */
+	if (tx_option(optname) && ctx->tx) {
+		long timeo = sock_sndtimeo(sk, 0);
+
+		tx = ctx->tx;
+		release_sock(sk);
+		err = kto_lock(&tx->lock, &timeo);
+		if (err)
+			return err;
+		lock_sock(sk);
+	}
 	switch (optname) {
 	case TLS_TX:
 	case TLS_RX:
@@ -353,12 +391,14 @@ static int kto_setsockopt(struct sock *sk, int level, int optname,
 		err = kto_rx_setsockopt_no_pad(sk, ctx, optval, optlen);
 		break;
 	case TLS_TX_MAX_PAYLOAD_LEN:
-		err = kto_tx_setsockopt_max_payload(ctx, optval, optlen);
+		err = kto_tx_setsockopt_max_payload(sk, ctx, optval, optlen);
 		break;
 	default:
 		err = -ENOPROTOOPT;
 		break;
 	}
+	if (tx)
+		kto_unlock(&tx->lock);
 	release_sock(sk);
 	return err;
 }

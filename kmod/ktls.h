@@ -13,7 +13,9 @@
 #define KTO_KTLS_H
 
 #include <linux/types.h>
-#include <linux/mutex.h>
+#include <linux/bvec.h>
+#include <linux/lockdep.h>
+#include <linux/wait.h>
 #include <linux/net.h>
 #include <linux/scatterlist.h>
 #include <linux/tls.h>
@@ -41,12 +43,8 @@
  */
 #define KTO_MAX_RECORD		(KTO_HDR_LEN + KTO_MAX_EXPLICIT + KTO_MAX_PLAIN + \
 				 1 + KTO_TAG_LEN)
-/*
- * Pages of a whole record (which may start anywhere in its first page),
- * and scatterlist entries for them + AAD.
- */
+/* Pages of a whole record, which may start anywhere in its first page. */
 #define KTO_REC_PAGES		(DIV_ROUND_UP(KTO_MAX_RECORD, PAGE_SIZE) + 1)
-#define KTO_SG_MAX		(KTO_REC_PAGES + 1)
 
 /* Which direction a record buffer serves (pages.c keeps spares per direction). */
 enum kto_dir {
@@ -63,6 +61,17 @@ struct kto_pages {
 	struct page *p[KTO_REC_PAGES];
 	u16 base;
 	u8 n;
+};
+
+/*
+ * A direction's lock (lock.c): a sleeping lock whose waits honour
+ * O_NONBLOCK, the socket's timeout and signals. Taken before the socket
+ * lock.
+ */
+struct kto_lock {
+	unsigned long bits;
+	wait_queue_head_t wq;
+	struct lockdep_map dep_map;
 };
 
 /* Per-direction configuration, as in the proto table indices. */
@@ -98,16 +107,33 @@ struct kto_crypto {
 	u64 seq;			/* next record sequence number */
 	union kto_crypto_info info;	/* as installed, for getsockopt */
 	u8 aad[16];
-	u8 inner_type;			/* TX, TLS 1.3: type byte when sealing from @src */
+	u8 inner_type;			/* TLS 1.3 type byte outside the record's pages */
 };
 
+/* What kto_crypto_open() found in a record. */
+struct kto_opened {
+	u32 off;	/* plaintext offset in the record's pages (in place) */
+	u32 len;	/* plaintext bytes */
+	u8 type;	/* content type */
+};
+
+/* kto_crypto_open() into a reader's pages found a record it cannot take. */
+#define KTO_OPEN_RETRY	1
+
+/*
+ * TX state. Locking (design.rst, "Locking"): @lock is held to build or
+ * seal a record, change the key or the record size limit; never while
+ * waiting for TCP. The socket lock covers everything else, and alone is
+ * enough to push a closed record (the write-space work does).
+ */
 struct kto_tx {
 	struct kto_crypto c;
+	struct kto_lock lock;
 	struct sock *sk;
 	/*
 	 * One record at a time: an open record collects plaintext at offset
-	 * KTO_HDR_LEN + explicit_len of pg; once closed it is encrypted in
-	 * place and its pages are handed to TCP from push_off to rec_len.
+	 * KTO_HDR_LEN + explicit_len of pg; once closed it is sealed and its
+	 * pages are handed to TCP from push_off to rec_len.
 	 */
 	struct kto_pages pg;
 	u32 plain_len;		/* plaintext bytes of the open record */
@@ -115,7 +141,7 @@ struct kto_tx {
 	u32 push_off;		/* closed record: bytes already given to TCP */
 	u8 open_type;		/* content type of the open record */
 	int err;		/* sticky write error */
-	struct mutex lock;	/* serialises writers across sleeps */
+	unsigned int writers;	/* send calls in progress */
 	struct work_struct work;	/* pushes a closed record on write space */
 	unsigned long flags;
 };
@@ -134,23 +160,34 @@ struct kto_rec {
 	u8 data[];
 };
 
+/*
+ * RX state. Locking: @lock is held by a reader for its whole call (it
+ * waits for records with the socket lock released); the socket lock
+ * covers the rest, and softirq fills pg under the socket spinlock.
+ */
 struct kto_rx {
 	struct kto_crypto c;
-	struct kto_pages pg;	/* one ciphertext record, decrypted in place */
+	struct kto_lock lock;
+	struct kto_pages pg;	/* one ciphertext record */
 	u32 have;		/* ciphertext bytes read into pg */
 	u32 need;		/* bytes of the whole record (0: header unknown) */
-	/* When decrypted: plaintext at offset plain_off of pg, plain_len long. */
+	/* When opened in place: plaintext at offset plain_off of pg. */
 	bool decrypted;
 	u8 type;
 	u32 plain_off;
 	u32 plain_len;
-	struct list_head peeked;	/* struct kto_rec, before buf's record */
+	struct list_head peeked;	/* struct kto_rec, before pg's record */
+	u32 peeked_bytes;	/* charged to the socket for them */
+	/* Handshake messages across records, for KeyUpdate (rx_handshake). */
+	u32 hs_left;		/* body bytes of the current message still to come */
+	u8 hs_hdr[4];		/* a message header split across records */
+	u8 hs_hdr_len;
+	bool hs_key_update;	/* the current message is a KeyUpdate */
 	bool stopped;		/* framing error reported: no more records */
 	bool key_update;	/* a KeyUpdate was read: wait for the next key */
 	int err;		/* sticky decrypt error (-EBADMSG) */
 	bool ready;		/* a whole record can be read: for poll */
 	bool need_alloc;	/* softirq could not get pages: reader must */
-	struct mutex lock;	/* one reader at a time across sleeps */
 };
 
 struct kto_ctx {
@@ -162,8 +199,8 @@ struct kto_ctx {
 
 	u8 tx_conf;
 	u8 rx_conf;
-	bool zc_ro;		/* TLS_TX_ZEROCOPY_RO (accepted; we always copy) */
-	bool rx_no_pad;		/* TLS_RX_EXPECT_NO_PAD (only counted) */
+	bool zc_ro;		/* TLS_TX_ZEROCOPY_RO (a hint we do not need) */
+	bool rx_no_pad;		/* TLS_RX_EXPECT_NO_PAD */
 	u16 tx_max_payload;	/* TLS_TX_MAX_PAYLOAD_LEN, RFC 8449 */
 	u16 version;		/* of the first key installed, for sock_diag */
 	u16 cipher_type;
@@ -196,21 +233,38 @@ int kto_crypto_rekey(struct kto_crypto *c, const union kto_crypto_info *info);
 void kto_crypto_get_info(const struct kto_crypto *c,
 			 union kto_crypto_info *out);
 int kto_crypto_seal(struct kto_crypto *c, struct kto_pages *pg, u32 plain_len,
-		    u8 type, struct scatterlist *src, int nsrc);
+		    u8 type, const struct bio_vec *src, int nsrc);
 bool kto_crypto_can_seal_from(const struct kto_crypto *c);
 int kto_crypto_open(struct kto_crypto *c, struct kto_pages *pg, u32 rec_len,
-		    struct scatterlist *dst, u32 *plain_off, u32 *plain_len,
-		    u8 *type);
-u32 kto_crypto_plain_len(const struct kto_crypto *c, u32 rec_len);
+		    const struct bio_vec *dst, int ndst,
+		    struct kto_opened *out);
+u32 kto_crypto_data_len(const struct kto_crypto *c, u32 rec_len);
+
+/* lock.c */
+void __kto_lock_init(struct kto_lock *l, const char *name,
+		     struct lock_class_key *key);
+#define kto_lock_init(l)						\
+	do {								\
+		static struct lock_class_key __key;			\
+									\
+		__kto_lock_init((l), #l, &__key);			\
+	} while (0)
+int kto_lock(struct kto_lock *l, long *timeo);
+void kto_lock_nofail(struct kto_lock *l);
+bool kto_unlock(struct kto_lock *l);
 
 /* pages.c */
-int kto_pages_ensure(struct kto_pages *pg, u32 len, enum kto_dir dir,
-		     gfp_t gfp);
-void kto_pages_recycle(struct kto_pages *pg, enum kto_dir dir, u32 len);
+int kto_pages_ensure(struct sock *sk, struct kto_pages *pg, u32 len,
+		     enum kto_dir dir, gfp_t gfp);
+void kto_pages_recycle(struct sock *sk, struct kto_pages *pg, enum kto_dir dir,
+		       u32 len);
+void kto_pages_release(struct sock *sk, struct kto_pages *pg, enum kto_dir dir);
+void kto_pages_release_clear(struct sock *sk, struct kto_pages *pg,
+			     enum kto_dir dir);
 int kto_pages_init(void);
-void kto_pages_exit(void);
-void kto_pages_release(struct kto_pages *pg);
-void kto_pages_release_clear(struct kto_pages *pg);
+void kto_pages_uninit(void);
+int kto_mem_charge(struct sock *sk, enum kto_dir dir, int size);
+void kto_mem_uncharge(struct sock *sk, enum kto_dir dir, int size);
 struct page *kto_pages_at(const struct kto_pages *pg, u32 off, u32 *poff);
 u8 *kto_pages_ptr(const struct kto_pages *pg, u32 off);
 u32 kto_pages_run(const struct kto_pages *pg, u32 off);
@@ -218,22 +272,23 @@ void kto_pages_read(const struct kto_pages *pg, u32 off, void *dst, u32 len);
 void kto_pages_write(struct kto_pages *pg, u32 off, const void *src, u32 len);
 int kto_pages_sg(const struct kto_pages *pg, struct scatterlist *sg, int max,
 		 u32 off, u32 len);
-int kto_pages_get_iter(struct iov_iter *iter, u32 len, struct page **pages,
-		       struct scatterlist *sg);
-void kto_pages_put_iter(struct page **pages, int n, bool dirty);
+int kto_pages_get_iter(struct iov_iter *iter, u32 len, struct bio_vec *bv);
+void kto_pages_put_iter(struct bio_vec *bv, int n, bool dirty);
 
 /* tx.c */
 int kto_tx_init(struct sock *sk, struct kto_ctx *ctx,
 		const union kto_crypto_info *info);
 void kto_tx_uninit(struct sock *sk, struct kto_ctx *ctx);
-void kto_tx_flush(struct sock *sk, struct kto_ctx *ctx, long timeo);
+void kto_tx_stop_work(struct kto_ctx *ctx);
+void kto_tx_close_prepare(struct kto_ctx *ctx);
+void kto_tx_close_flush(struct sock *sk, struct kto_ctx *ctx);
 void kto_tx_build_proto(struct proto *prot, struct proto_ops *ops);
 int kto_tx_rekey(struct sock *sk, struct kto_ctx *ctx,
 		 const union kto_crypto_info *info);
 int kto_tx_setsockopt_zc(struct kto_ctx *ctx, sockptr_t optval,
 			 unsigned int optlen);
-int kto_tx_setsockopt_max_payload(struct kto_ctx *ctx, sockptr_t optval,
-				  unsigned int optlen);
+int kto_tx_setsockopt_max_payload(struct sock *sk, struct kto_ctx *ctx,
+				  sockptr_t optval, unsigned int optlen);
 
 /* rx.c */
 int kto_rx_init(struct sock *sk, struct kto_ctx *ctx,
@@ -256,6 +311,8 @@ enum kto_stat {
 	KTO_STAT_DECRYPT_ERROR,
 	KTO_STAT_RX_BAD_RECORD,
 	KTO_STAT_RX_NO_PAD_VIOLATION,
+	KTO_STAT_DECRYPT_RETRY,
+	KTO_STAT_TX_CLOSE_DROPPED,
 	KTO_STAT_TX_REKEY_OK,
 	KTO_STAT_RX_REKEY_OK,
 	KTO_STAT_TX_REKEY_ERROR,
@@ -281,7 +338,7 @@ enum kto_live {
 	KTO_LIVE_NUM,
 };
 
-void kto_live_add(enum kto_live what, long n);
+void kto_stats_live_add(enum kto_live what, long n);
 int kto_stats_init(void);
 void kto_stats_uninit(void);
 void kto_stats_add(const struct sock *sk, enum kto_stat stat, long n);

@@ -56,7 +56,7 @@ static int __init kto_mod_init(void)
 err_stats:
 	kto_stats_uninit();
 err_pages:
-	kto_pages_exit();
+	kto_pages_uninit();
 	return err;
 }
 
@@ -64,7 +64,7 @@ static void __exit kto_mod_exit(void)
 {
 	tcp_unregister_ulp(&kto_ulp_ops);
 	kto_stats_uninit();
-	kto_pages_exit();
+	kto_pages_uninit();
 }
 
 module_init(kto_mod_init);

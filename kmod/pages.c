@@ -20,6 +20,14 @@
  * (module parameter; the oldest is dropped when full) and are freed,
  * RX ones cleared, at module exit.
  *
+ * Every page a record holds is charged to its socket, as TCP charges its
+ * own buffers (sk_wmem_schedule()/__sk_mem_schedule() and
+ * sk_mem_charge()): so the open TX record and a partly received RX record,
+ * which a writer or a peer makes us hold, count against tcp_mem and the
+ * socket's memory cgroup. RX pages are not added to sk_rmem_alloc: TCP's
+ * window must open as we copy a record out of its queue, or a record
+ * larger than the receive buffer could never complete.
+ *
  * TX records also share pages, as TCP's page fragments do: the room left
  * after a sent record in its last page (the per-CPU tail) is where the
  * next TX record on that CPU starts. TCP only ever reads the byte range
@@ -78,24 +86,59 @@ static struct page *spare_get(struct kto_spare *s)
 		s->p[slot] = s->p[s->head];
 		s->head = (s->head + 1) % spare_pages;
 		s->count--;
-		kto_live_add(KTO_LIVE_SPARE, -1);
+		kto_stats_live_add(KTO_LIVE_SPARE, -1);
 		return p;
 	}
 	return NULL;
 }
 
+/* Let go of a page that may hold plaintext or key stream. */
+static void drop_page(struct page *p, enum kto_dir dir)
+{
+	/* RX pages held plaintext; TX pages only ciphertext that was sent. */
+	if (dir == KTO_RX)
+		clear_page(page_address(p));
+	put_page(p);
+}
+
 /* Keep @p (our reference) as a spare, dropping the oldest. BH disabled. */
-static void spare_put(struct kto_spare *s, struct page *p)
+static void spare_put(struct kto_spare *s, struct page *p, enum kto_dir dir)
 {
 	if (s->count == spare_pages) {
-		put_page(s->p[s->head]);
+		drop_page(s->p[s->head], dir);
 		s->head = (s->head + 1) % spare_pages;
 		s->count--;
-		kto_live_add(KTO_LIVE_SPARE, -1);
+		kto_stats_live_add(KTO_LIVE_SPARE, -1);
 	}
 	s->p[(s->head + s->count) % spare_pages] = p;
 	s->count++;
-	kto_live_add(KTO_LIVE_SPARE, 1);
+	kto_stats_live_add(KTO_LIVE_SPARE, 1);
+}
+
+/*
+ * Charge @size bytes of record memory to @sk, as TCP charges its send
+ * (TX) or receive (RX) buffers, which also charges the socket's memory
+ * cgroup. Socket locked (owner, or softirq with its spinlock). 0, or
+ * -ENOBUFS when tcp_mem or the cgroup says no.
+ */
+int kto_mem_charge(struct sock *sk, enum kto_dir dir, int size)
+{
+	int delta = size - sk->sk_forward_alloc;
+
+	if (dir == KTO_TX) {
+		if (!sk_wmem_schedule(sk, size))
+			return -ENOBUFS;
+	} else if (sk_has_account(sk) && delta > 0 &&
+		   !__sk_mem_schedule(sk, delta, SK_MEM_RECV)) {
+		return -ENOBUFS;
+	}
+	sk_mem_charge(sk, size);
+	return 0;
+}
+
+void kto_mem_uncharge(struct sock *sk, enum kto_dir dir, int size)
+{
+	sk_mem_uncharge(sk, size);
 }
 
 /*
@@ -112,28 +155,37 @@ static void tail_get(struct kto_pages *pg)
 	pg->p[pg->n++] = t->page;
 	pg->base = t->off;
 	t->page = NULL;
-	kto_live_add(KTO_LIVE_SPARE, -1);
+	kto_stats_live_add(KTO_LIVE_SPARE, -1);
 }
 
-/* Make the vector cover @len bytes. Returns 0, -EINVAL or -ENOMEM. */
-int kto_pages_ensure(struct kto_pages *pg, u32 len, enum kto_dir dir,
-		     gfp_t gfp)
+/*
+ * Make the vector cover @len bytes, charging new pages to @sk. Returns 0,
+ * -EINVAL, -ENOMEM, or -ENOBUFS (not allowed to charge more).
+ */
+int kto_pages_ensure(struct sock *sk, struct kto_pages *pg, u32 len,
+		     enum kto_dir dir, gfp_t gfp)
 {
 	u32 want;
 
 	if (len > KTO_MAX_RECORD)
 		return -EINVAL;
 	if (!pg->n && dir == KTO_TX && spare_pages) {
+		if (kto_mem_charge(sk, dir, PAGE_SIZE))
+			return -ENOBUFS;
 		local_bh_disable();
 		tail_get(pg);
 		local_bh_enable();
 		if (pg->n)
-			kto_live_add(KTO_LIVE_PAGES, 1);
+			kto_stats_live_add(KTO_LIVE_PAGES, 1);
+		else
+			kto_mem_uncharge(sk, dir, PAGE_SIZE);
 	}
 	want = DIV_ROUND_UP(pg->base + len, PAGE_SIZE);
 	while (pg->n < want) {
 		struct page *p;
 
+		if (kto_mem_charge(sk, dir, PAGE_SIZE))
+			return -ENOBUFS;
 		p = NULL;
 		if (spare_pages) {
 			local_bh_disable();
@@ -142,42 +194,50 @@ int kto_pages_ensure(struct kto_pages *pg, u32 len, enum kto_dir dir,
 		}
 		if (!p)
 			p = alloc_page(gfp | __GFP_NOWARN);
-		if (!p)
+		if (!p) {
+			kto_mem_uncharge(sk, dir, PAGE_SIZE);
 			return -ENOMEM;
+		}
 		pg->p[pg->n++] = p;
-		kto_live_add(KTO_LIVE_PAGES, 1);
+		kto_stats_live_add(KTO_LIVE_PAGES, 1);
 	}
 	return 0;
 }
 
 /*
- * Give the pages back as spares. Only for pages whose bytes may stay
- * (see above): sent TX records, consumed RX records. For TX, @len is the
- * record's length: the room after it in its last page is kept for the
- * next record built on this CPU.
+ * Give the pages back as spares (uncharging them from @sk). Only for
+ * pages whose bytes may stay (see above): sent TX records, consumed RX
+ * records. For TX, @len is the record's length: the room after it in its
+ * last page is kept for the next record built on this CPU.
  */
-void kto_pages_recycle(struct kto_pages *pg, enum kto_dir dir, u32 len)
+void kto_pages_recycle(struct sock *sk, struct kto_pages *pg, enum kto_dir dir,
+		       u32 len)
 {
 	u32 end = (pg->base + len) % PAGE_SIZE;
 	struct kto_spare *s;
 	struct kto_tail *t;
 
 	if (!spare_pages) {
-		kto_pages_release(pg);
+		/* TCP may still be sending TX pages: only RX ones are cleared. */
+		if (dir == KTO_RX)
+			kto_pages_release_clear(sk, pg, dir);
+		else
+			kto_pages_release(sk, pg, dir);
 		return;
 	}
-	kto_live_add(KTO_LIVE_PAGES, -(long)pg->n);
+	kto_mem_uncharge(sk, dir, pg->n * PAGE_SIZE);
+	kto_stats_live_add(KTO_LIVE_PAGES, -(long)pg->n);
 	local_bh_disable();
 	t = this_cpu_ptr(&kto_tail);
 	if (dir == KTO_TX && pg->n && end && end <= PAGE_SIZE - KTO_TAIL_MIN &&
 	    pg->n == DIV_ROUND_UP(pg->base + len, PAGE_SIZE) && !t->page) {
 		t->page = pg->p[--pg->n];
 		t->off = end;
-		kto_live_add(KTO_LIVE_SPARE, 1);
+		kto_stats_live_add(KTO_LIVE_SPARE, 1);
 	}
 	s = this_cpu_ptr(&kto_spare[dir]);
 	while (pg->n)
-		spare_put(s, pg->p[--pg->n]);
+		spare_put(s, pg->p[--pg->n], dir);
 	local_bh_enable();
 	pg->base = 0;
 }
@@ -200,7 +260,7 @@ int kto_pages_init(void)
 			s->p = kcalloc_node(spare_pages, sizeof(*s->p),
 					    GFP_KERNEL, cpu_to_node(cpu));
 			if (!s->p) {
-				kto_pages_exit();
+				kto_pages_uninit();
 				return -ENOMEM;
 			}
 		}
@@ -209,7 +269,7 @@ int kto_pages_init(void)
 }
 
 /* Module exit (or failed init): no socket uses the module. */
-void kto_pages_exit(void)
+void kto_pages_uninit(void)
 {
 	int cpu, d;
 
@@ -220,7 +280,7 @@ void kto_pages_exit(void)
 		if (t->page) {
 			put_page(t->page);
 			t->page = NULL;
-			kto_live_add(KTO_LIVE_SPARE, -1);
+			kto_stats_live_add(KTO_LIVE_SPARE, -1);
 		}
 		for (d = 0; d < KTO_DIRS; d++) {
 			struct kto_spare *s = per_cpu_ptr(&kto_spare[d], cpu);
@@ -233,11 +293,9 @@ void kto_pages_exit(void)
 				 * sent ciphertext that TCP may still be sending
 				 * for a closed socket: leave their bytes alone.
 				 */
-				if (d == KTO_RX)
-					clear_page(page_address(p));
-				put_page(p);
+				drop_page(p, d);
 				s->head = (s->head + 1) % spare_pages;
-				kto_live_add(KTO_LIVE_SPARE, -1);
+				kto_stats_live_add(KTO_LIVE_SPARE, -1);
 			}
 			kfree(s->p);
 			s->p = NULL;
@@ -245,10 +303,14 @@ void kto_pages_exit(void)
 	}
 }
 
-/* Drop our references; pages TCP still holds live on until it is done. */
-void kto_pages_release(struct kto_pages *pg)
+/*
+ * Drop our references and uncharge them from @sk; pages TCP still holds
+ * live on until it is done. For pages whose bytes may stay.
+ */
+void kto_pages_release(struct sock *sk, struct kto_pages *pg, enum kto_dir dir)
 {
-	kto_live_add(KTO_LIVE_PAGES, -(long)pg->n);
+	kto_mem_uncharge(sk, dir, pg->n * PAGE_SIZE);
+	kto_stats_live_add(KTO_LIVE_PAGES, -(long)pg->n);
 	while (pg->n)
 		put_page(pg->p[--pg->n]);
 	pg->base = 0;
@@ -259,7 +321,8 @@ void kto_pages_release(struct kto_pages *pg)
  * key stream. Bytes before base in the first page belong to an earlier
  * record that TCP may still be sending: they stay.
  */
-void kto_pages_release_clear(struct kto_pages *pg)
+void kto_pages_release_clear(struct sock *sk, struct kto_pages *pg,
+			     enum kto_dir dir)
 {
 	u8 i;
 
@@ -269,7 +332,7 @@ void kto_pages_release_clear(struct kto_pages *pg)
 		memzero_explicit((u8 *)page_address(pg->p[i]) + from,
 				 PAGE_SIZE - from);
 	}
-	kto_pages_release(pg);
+	kto_pages_release(sk, pg, dir);
 }
 
 /* The page holding byte @off of the record, and the offset in it. */
@@ -320,15 +383,15 @@ void kto_pages_write(struct kto_pages *pg, u32 off, const void *src, u32 len)
 
 /*
  * Take references on the pages behind the next @len bytes of @iter (user
- * memory, or the pages of a bvec iterator) and describe them in @sg,
- * which has room for KTO_REC_PAGES entries. Returns the number of pages,
- * or -EAGAIN with nothing taken and @iter as it was if they cannot all be
- * had in KTO_REC_PAGES pages (or not at all: the caller copies instead,
- * which reports a bad address as such).
+ * memory, or the pages of a bvec iterator) and describe them in @bv,
+ * which has room for KTO_REC_PAGES entries. Returns the number of
+ * entries, or -EAGAIN with nothing taken and @iter as it was if they
+ * cannot all be had in KTO_REC_PAGES pages (or not at all: the caller
+ * copies instead, which reports a bad address as such).
  */
-int kto_pages_get_iter(struct iov_iter *iter, u32 len, struct page **pages,
-		       struct scatterlist *sg)
+int kto_pages_get_iter(struct iov_iter *iter, u32 len, struct bio_vec *bv)
 {
+	struct page *pages[KTO_REC_PAGES];
 	u32 taken = 0;
 	int np = 0;
 
@@ -344,7 +407,7 @@ int kto_pages_get_iter(struct iov_iter *iter, u32 len, struct page **pages,
 		while (got) {
 			u32 chunk = min_t(size_t, got, PAGE_SIZE - poff);
 
-			sg_set_page(&sg[np], pages[np], chunk, poff);
+			bvec_set_page(&bv[np], pages[np], chunk, poff);
 			np++;
 			got -= chunk;
 			poff = 0;
@@ -352,21 +415,21 @@ int kto_pages_get_iter(struct iov_iter *iter, u32 len, struct page **pages,
 	}
 	if (taken == len)
 		return np;
-	kto_pages_put_iter(pages, np, false);
+	kto_pages_put_iter(bv, np, false);
 	iov_iter_revert(iter, taken);
 	return -EAGAIN;
 }
 
 /* Drop what kto_pages_get_iter() took; @dirty if we wrote to the pages. */
-void kto_pages_put_iter(struct page **pages, int n, bool dirty)
+void kto_pages_put_iter(struct bio_vec *bv, int n, bool dirty)
 {
 	int i;
 
 	for (i = 0; i < n; i++) {
 		/* Written through the kernel's mapping: tell the page's owner. */
-		if (dirty && !PageDirty(pages[i]))
-			set_page_dirty_lock(pages[i]);
-		put_page(pages[i]);
+		if (dirty && !PageDirty(bv[i].bv_page))
+			set_page_dirty_lock(bv[i].bv_page);
+		put_page(bv[i].bv_page);
 	}
 }
 

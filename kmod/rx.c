@@ -3,14 +3,17 @@
  * Receive: record framing from the TCP receive queue, decryption, recvmsg,
  * splice_read and poll.
  *
- * Ciphertext is copied out of TCP's queue into pages (pages.c) as it arrives (from
- * sk_data_ready, or by the reader), one record at a time, and decrypted in
- * place when a reader wants it. rx->ready tells poll() whether a whole
- * record (or an error) is waiting; it is written with the socket locked
- * (owner or softirq) and read locklessly.
+ * Ciphertext is copied out of TCP's queue into pages (pages.c) as it
+ * arrives (from sk_data_ready, or by the reader), one record at a time,
+ * and opened when a reader wants it: straight into the reader's pages if
+ * it is a data record that fits, else in place and copied out. rx->ready
+ * tells poll() whether a whole record (or an error) is waiting; it is
+ * written with the socket locked (owner or softirq) and read locklessly.
  *
- * Locking: rx->lock (a mutex) is taken before lock_sock() by every reader,
- * since waiting for data releases the socket lock.
+ * Locking (design.rst, "Locking"): rx->lock, taken before the socket lock,
+ * is held by a reader for its whole call, since waiting for a record
+ * releases the socket lock; a second reader gets EAGAIN at once when
+ * non-blocking, else waits interruptibly within SO_RCVTIMEO.
  */
 #include <linux/highmem.h>
 #include <linux/module.h>
@@ -34,6 +37,7 @@ static bool rx_ready(const struct kto_rx *rx)
 }
 
 struct rx_pull_arg {
+	struct sock *sk;
 	struct kto_rx *rx;
 	gfp_t gfp;
 };
@@ -44,9 +48,11 @@ static int rx_actor(read_descriptor_t *desc, struct sk_buff *skb,
 	struct rx_pull_arg *arg = desc->arg.data;
 	struct kto_rx *rx = arg->rx;
 	size_t n = min_t(size_t, len, desc->count), done = 0;
+	int err;
 
-	if (kto_pages_ensure(&rx->pg, rx->have + n, KTO_RX, arg->gfp)) {
-		desc->error = -ENOMEM;
+	err = kto_pages_ensure(arg->sk, &rx->pg, rx->have + n, KTO_RX, arg->gfp);
+	if (err) {
+		desc->error = err == -EINVAL ? err : -ENOMEM;
 		return 0;
 	}
 	while (done < n) {
@@ -67,7 +73,7 @@ static int rx_actor(read_descriptor_t *desc, struct sk_buff *skb,
 /* Copy from TCP's queue until @want bytes are in pg. */
 static int rx_pull(struct sock *sk, struct kto_rx *rx, u32 want, gfp_t gfp)
 {
-	struct rx_pull_arg arg = { .rx = rx, .gfp = gfp };
+	struct rx_pull_arg arg = { .sk = sk, .rx = rx, .gfp = gfp };
 	read_descriptor_t desc = {
 		.arg.data = &arg,
 		.count = want - rx->have,
@@ -110,8 +116,9 @@ static void rx_stop(struct sock *sk, struct kto_rx *rx, int err)
 /*
  * Copy ciphertext from TCP towards a whole record in pg. Socket locked
  * (owner, or softirq with the spinlock: then @gfp is atomic, and if no
- * page can be had the reader is woken to try with a sleeping allocation).
- * Returns true if a reader has something to pick up.
+ * page can be had or charged, the reader is woken to try with a sleeping
+ * allocation; the bytes stay in TCP's queue meanwhile). Updates
+ * rx->ready; returns true if a reader should be woken.
  */
 static bool rx_fill(struct sock *sk, struct kto_rx *rx, gfp_t gfp)
 {
@@ -148,26 +155,48 @@ static void kto_data_ready(struct sock *sk)
 }
 
 /*
- * Does this TLS 1.3 handshake record (plaintext at @off, @len bytes) carry
- * a KeyUpdate (RFC 8446 4.6.3)?
+ * Follow the TLS 1.3 handshake messages through this record's plaintext
+ * (@off, @len in pg), which may continue a message from earlier records.
+ * Returns true if a KeyUpdate (RFC 8446 4.6.3) ended in it: the records
+ * after it use the peer's next key. A message never spans a key change
+ * (RFC 8446 5.1), so one ending here means the next record is new-keyed.
  */
-static bool has_key_update(const struct kto_pages *pg, u32 off, u32 len)
+static bool rx_handshake(struct kto_rx *rx, u32 off, u32 len)
 {
-	u32 pos = 0;
-	u8 h[4];
+	bool key_update = false;
 
-	while (len - pos >= sizeof(h)) {
-		u32 msg_len;
+	while (len) {
+		u32 n;
 
-		kto_pages_read(pg, off + pos, h, sizeof(h));
-		if (h[0] == KTO_HS_KEY_UPDATE)
-			return true;
-		msg_len = get_unaligned_be24(h + 1);
-		if (msg_len > len - pos - sizeof(h))
-			break;
-		pos += sizeof(h) + msg_len;
+		if (rx->hs_left) {
+			n = min(len, rx->hs_left);
+			rx->hs_left -= n;
+			if (!rx->hs_left && rx->hs_key_update)
+				key_update = true;
+		} else {
+			n = min_t(u32, len, sizeof(rx->hs_hdr) - rx->hs_hdr_len);
+			kto_pages_read(&rx->pg, off, rx->hs_hdr + rx->hs_hdr_len, n);
+			rx->hs_hdr_len += n;
+			if (rx->hs_hdr_len == sizeof(rx->hs_hdr)) {
+				rx->hs_hdr_len = 0;
+				rx->hs_key_update = rx->hs_hdr[0] == KTO_HS_KEY_UPDATE;
+				rx->hs_left = get_unaligned_be24(rx->hs_hdr + 1);
+				if (!rx->hs_left && rx->hs_key_update)
+					key_update = true;
+			}
+		}
+		off += n;
+		len -= n;
 	}
-	return false;
+	return key_update;
+}
+
+/* A record that is not handshake: no handshake message continues past it. */
+static void rx_handshake_reset(struct kto_rx *rx)
+{
+	rx->hs_left = 0;
+	rx->hs_hdr_len = 0;
+	rx->hs_key_update = false;
 }
 
 /* The record in pg failed to open: every later read reports it. */
@@ -180,80 +209,116 @@ static int rx_open_failed(struct sock *sk, struct kto_rx *rx, int err)
 	return rx->err;
 }
 
+/* An opened record: count it, and watch TLS 1.3 handshakes for KeyUpdate. */
+static void rx_opened(struct sock *sk, struct kto_rx *rx,
+		      const struct kto_opened *o)
+{
+	kto_stats_add(sk, KTO_STAT_RX_RECORDS, 1);
+	if (rx->c.version != TLS_1_3_VERSION)
+		return;
+	if (o->type != KTO_TYPE_HANDSHAKE) {
+		rx_handshake_reset(rx);
+		return;
+	}
+	/*
+	 * Records after a KeyUpdate use the peer's next key, which userspace
+	 * derives and installs: decrypt nothing more until then.
+	 */
+	if (rx_handshake(rx, o->off, o->len)) {
+		rx->key_update = true;
+		rx_handshake_reset(rx);
+		kto_stats_add(sk, KTO_STAT_RX_REKEY_RECEIVED, 1);
+	}
+}
+
+/* Open the whole record in pg in place. */
 static int rx_decrypt(struct sock *sk, struct kto_rx *rx)
 {
-	u32 off, len;
-	u8 type;
+	struct kto_opened o;
 	int err;
 
 	/* Out of memory leaves the record as it was, for another try. */
 	err = kto_crypto_prepare(&rx->c);
 	if (err)
 		return err;
-	err = kto_crypto_open(&rx->c, &rx->pg, rx->need, NULL, &off, &len,
-			      &type);
+	err = kto_crypto_open(&rx->c, &rx->pg, rx->need, NULL, 0, &o);
 	if (err)
 		return rx_open_failed(sk, rx, err);
-	if (rx->c.version == TLS_1_3_VERSION && kto_ctx_get(sk)->rx_no_pad &&
-	    off + len + 1 + KTO_TAG_LEN != rx->need)
-		kto_stats_add(sk, KTO_STAT_RX_NO_PAD_VIOLATION, 1);
-	kto_stats_add(sk, KTO_STAT_RX_RECORDS, 1);
-	/*
-	 * Records after a KeyUpdate use the peer's next key, which userspace
-	 * derives and installs: decrypt nothing more until then.
-	 */
-	if (rx->c.version == TLS_1_3_VERSION && type == KTO_TYPE_HANDSHAKE &&
-	    has_key_update(&rx->pg, off, len)) {
-		rx->key_update = true;
-		kto_stats_add(sk, KTO_STAT_RX_REKEY_RECEIVED, 1);
-	}
+	rx_opened(sk, rx, &o);
 	rx->decrypted = true;
-	rx->type = type;
-	rx->plain_off = off;
-	rx->plain_len = len;
+	rx->type = o.type;
+	rx->plain_off = o.off;
+	rx->plain_len = o.len;
 	return 0;
 }
 
 /* The record in pg is consumed: an idle socket keeps no pages. */
-static void rx_buf_done(struct kto_rx *rx)
+static void rx_buf_done(struct sock *sk, struct kto_rx *rx)
 {
 	rx->decrypted = false;
 	rx->have = 0;
 	rx->need = 0;
-	kto_pages_recycle(&rx->pg, KTO_RX, 0);
+	kto_pages_recycle(sk, &rx->pg, KTO_RX, 0);
 }
 
-/* MSG_PEEK wants past the record in buf: set it aside so buf can refill. */
-static int rx_stash(struct kto_rx *rx)
+static void rx_free_rec(struct sock *sk, struct kto_rx *rx, struct kto_rec *r)
+{
+	u32 size = struct_size(r, data, r->len);
+
+	list_del(&r->list);
+	kto_mem_uncharge(sk, KTO_RX, size);
+	rx->peeked_bytes -= size;
+	kfree_sensitive(r);
+	kto_stats_live_add(KTO_LIVE_PEEKED, -1);
+}
+
+/*
+ * MSG_PEEK wants past the record in pg: set it aside so pg can take the
+ * next one. What a peek holds this way is charged to the socket and
+ * bounded by its receive buffer (-ENOBUFS past that: the peek returns
+ * what it has); an empty data record is only dropped, since it shows a
+ * reader nothing, and keeping each would let a peer make a peek hold any
+ * number of them.
+ */
+static int rx_stash(struct sock *sk, struct kto_rx *rx)
 {
 	struct kto_rec *r;
+	u32 size = struct_size(r, data, rx->plain_len);
 
-	r = kmalloc(struct_size(r, data, rx->plain_len), GFP_KERNEL);
-	if (!r)
+	if (!rx->plain_len && rx->type == KTO_TYPE_DATA) {
+		rx_buf_done(sk, rx);
+		return 0;
+	}
+	if (rx->peeked_bytes + size > READ_ONCE(sk->sk_rcvbuf))
+		return -ENOBUFS;
+	if (kto_mem_charge(sk, KTO_RX, size))
+		return -ENOBUFS;
+	r = kmalloc(size, GFP_KERNEL);
+	if (!r) {
+		kto_mem_uncharge(sk, KTO_RX, size);
 		return -ENOMEM;
-	kto_live_add(KTO_LIVE_PEEKED, 1);
+	}
+	rx->peeked_bytes += size;
+	kto_stats_live_add(KTO_LIVE_PEEKED, 1);
 	r->len = rx->plain_len;
 	r->off = 0;
 	r->type = rx->type;
 	kto_pages_read(&rx->pg, rx->plain_off, r->data, rx->plain_len);
 	list_add_tail(&r->list, &rx->peeked);
-	rx_buf_done(rx);
+	rx_buf_done(sk, rx);
 	return 0;
 }
 
-static void rx_free_peeked(struct kto_rx *rx)
+static void rx_free_peeked(struct sock *sk, struct kto_rx *rx)
 {
 	struct kto_rec *r, *tmp;
 
-	list_for_each_entry_safe(r, tmp, &rx->peeked, list) {
-		list_del(&r->list);
-		kfree_sensitive(r);
-		kto_live_add(KTO_LIVE_PEEKED, -1);
-	}
+	list_for_each_entry_safe(r, tmp, &rx->peeked, list)
+		rx_free_rec(sk, rx, r);
 }
 
 /*
- * Wait until a whole record is in buf. Returns 1 when there is one, 0 at
+ * Wait until a whole record is in pg. Returns 1 when there is one, 0 at
  * end of stream, -errno otherwise.
  */
 static int rx_wait(struct sock *sk, struct kto_rx *rx, long *timeo,
@@ -313,211 +378,238 @@ static size_t copy_out(const struct kto_pages *pg, u32 off, size_t len,
 	return done;
 }
 
-/*
- * With a whole record in pg, not yet decrypted: TLS 1.2 application data
- * whose plaintext fits in what the reader still wants is decrypted
- * straight into the reader's pages, saving the copy (the in-tree kTLS
- * does the same). TLS 1.3 records are not: their content type is only
- * known after decryption.
- */
-static bool rx_direct_ok(const struct kto_rx *rx, struct msghdr *msg,
-			 size_t room)
-{
-	u32 plain;
+/* State of one reader call (rx_recv()). */
+struct rx_call {
+	struct msghdr *msg;
+	size_t len;		/* what the reader asked for */
+	int target;		/* SO_RCVLOWAT / MSG_WAITALL */
+	long timeo;
+	bool peek;
+	struct kto_rec *pos;	/* peek: last peeked record read */
+	bool buf_seen;		/* peek: pg's record was read */
+	size_t copied;
+	u8 control;		/* the content type of this call's records */
+};
 
-	if (rx->c.version != TLS_1_2_VERSION ||
-	    !user_backed_iter(&msg->msg_iter))
+/*
+ * Can the whole record in pg, not yet opened, go straight into the
+ * reader's pages? A data record whose content fits in what the reader
+ * still wants: always known for TLS 1.2 from the header; for TLS 1.3 only
+ * when the peer promised no padding (TLS_RX_EXPECT_NO_PAD), since the
+ * content type and the padding are inside the ciphertext.
+ */
+static bool rx_direct_ok(struct sock *sk, const struct kto_rx *rx,
+			 const struct rx_call *call)
+{
+	u32 data;
+
+	if (call->peek || !user_backed_iter(&call->msg->msg_iter) ||
+	    (call->control && call->control != KTO_TYPE_DATA))
+		return false;
+	if (rx->c.version == TLS_1_3_VERSION && !kto_ctx_get(sk)->rx_no_pad)
 		return false;
 	if (*kto_pages_ptr(&rx->pg, 0) != KTO_TYPE_DATA)
 		return false;
-	plain = kto_crypto_plain_len(&rx->c, rx->need);
-	return plain && plain <= room;
+	data = kto_crypto_data_len(&rx->c, rx->need);
+	return data && data <= call->len - call->copied;
+}
+
+/* Wipe what an open into the reader's pages left there. */
+static void rx_wipe(struct bio_vec *bv, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		memzero_page(bv[i].bv_page, bv[i].bv_offset, bv[i].bv_len);
 }
 
 /*
- * Decrypt the whole record in pg into the reader's buffer. Returns the
- * bytes delivered, -EAGAIN if the buffer could not be mapped (nothing
- * done: decrypt in place instead), or -errno.
+ * Open the whole record in pg into the reader's buffer. Returns the bytes
+ * delivered; -EAGAIN if that cannot be (the buffer could not be mapped,
+ * or a TLS 1.3 record turned out padded or not data: a decrypt retry):
+ * nothing consumed, open it in place instead; or -errno.
  */
 static int rx_decrypt_direct(struct sock *sk, struct kto_rx *rx,
 			     struct msghdr *msg)
 {
-	u32 plain = kto_crypto_plain_len(&rx->c, rx->need);
-	struct page *pages[KTO_REC_PAGES];
-	struct scatterlist dst[KTO_SG_MAX];
-	u32 off_unused, len;
-	int i, n, err;
-	u8 type;
+	u32 data = kto_crypto_data_len(&rx->c, rx->need);
+	struct bio_vec dst[KTO_REC_PAGES];
+	struct kto_opened o;
+	int n, err;
 
 	err = kto_crypto_prepare(&rx->c);
 	if (err)
 		return err;
-	sg_init_table(dst, KTO_SG_MAX);
-	n = kto_pages_get_iter(&msg->msg_iter, plain, pages, &dst[1]);
+	n = kto_pages_get_iter(&msg->msg_iter, data, dst);
 	if (n < 0)
 		return n;
-	sg_mark_end(&dst[n]);
-	err = kto_crypto_open(&rx->c, &rx->pg, rx->need, dst, &off_unused,
-			      &len, &type);
+	err = kto_crypto_open(&rx->c, &rx->pg, rx->need, dst, n, &o);
+	/* Leave no unauthenticated or undelivered byte in the reader's buffer. */
+	if (err)
+		rx_wipe(dst, n);
+	kto_pages_put_iter(dst, n, true);
 	if (err) {
-		/* Leave no unauthenticated byte in the reader's buffer. */
-		for (i = 1; i <= n; i++)
-			memzero_page(sg_page(&dst[i]), dst[i].offset,
-				     dst[i].length);
+		iov_iter_revert(&msg->msg_iter, data);
+		if (err != KTO_OPEN_RETRY)
+			return rx_open_failed(sk, rx, err);
+		if (!rx->c.inner_type)
+			kto_stats_add(sk, KTO_STAT_RX_NO_PAD_VIOLATION, 1);
+		kto_stats_add(sk, KTO_STAT_DECRYPT_RETRY, 1);
+		return -EAGAIN;
 	}
-	kto_pages_put_iter(pages, n, true);
-	if (err) {
-		iov_iter_revert(&msg->msg_iter, plain);
-		return rx_open_failed(sk, rx, err);
-	}
-	kto_stats_add(sk, KTO_STAT_RX_RECORDS, 1);
-	rx_buf_done(rx);
-	return plain;
+	rx_opened(sk, rx, &o);
+	rx_buf_done(sk, rx);
+	return o.len;
 }
 
-/* Socket and rx->lock held. */
-static int rx_recv(struct sock *sk, struct kto_rx *rx, struct msghdr *msg,
-		   size_t len, int flags)
+/*
+ * Step 1 of a read: the next plaintext for the reader, from a record set
+ * aside by MSG_PEEK or the opened record in pg. Returns that record in
+ * *r (NULL for pg's), or false if the next record is still to be got.
+ */
+static bool rx_next(struct kto_rx *rx, struct rx_call *call,
+		    struct kto_rec **r)
 {
-	long timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
-	int target = sock_rcvlowat(sk, flags & MSG_WAITALL, len);
-	bool peek = flags & MSG_PEEK;
-	struct kto_rec *pos = NULL;	/* peek: last stashed record read */
-	bool buf_seen = false;		/* peek: buf's record was read */
-	size_t copied = 0;
-	u8 control = 0;
-	int err = 0;
+	*r = NULL;
+	if (!call->peek)
+		*r = list_first_entry_or_null(&rx->peeked, struct kto_rec, list);
+	else if (!call->buf_seen)
+		*r = call->pos ? (list_is_last(&call->pos->list, &rx->peeked) ?
+				  NULL : list_next_entry(call->pos, list)) :
+			list_first_entry_or_null(&rx->peeked, struct kto_rec,
+						 list);
+	return *r || (rx->decrypted && !call->buf_seen);
+}
 
-	while (copied < len) {
-		struct kto_rec *r = NULL;
-		u32 avail, n;
-		u8 type, *data = NULL;
+/*
+ * Step 2: get the next record into pg and open it (straight into the
+ * reader's buffer if it can go there: then delivered already). Returns 1
+ * to go on, 0 to end the call, -errno to end it with that error.
+ */
+static int rx_get_record(struct sock *sk, struct kto_rx *rx,
+			 struct rx_call *call)
+{
+	int err, got;
 
-		if (!peek)
-			r = list_first_entry_or_null(&rx->peeked, struct kto_rec, list);
-		else if (!buf_seen)
-			r = pos ? (list_is_last(&pos->list, &rx->peeked) ? NULL :
-				   list_next_entry(pos, list)) :
-				list_first_entry_or_null(&rx->peeked,
-							 struct kto_rec, list);
-
-		if (r) {
-			type = r->type;
-			data = r->data + r->off;
-			avail = r->len - r->off;
-		} else if (rx->decrypted && !buf_seen) {
-			type = rx->type;
-			avail = rx->plain_len;
-		} else {
-			/* Go on past the target only while records are waiting. */
-			rx_fill(sk, rx, sk->sk_allocation);
-			if (copied >= target && !rx_buf_full(rx))
-				break;
-			if (peek && rx->decrypted) {
-				err = rx_stash(rx);
-				if (err)
-					break;
-				pos = list_last_entry(&rx->peeked, struct kto_rec, list);
-				buf_seen = false;
-				continue;
-			}
-			err = rx_wait(sk, rx, &timeo, copied);
-			if (err <= 0)
-				break;
-			if (!peek && (!control || control == KTO_TYPE_DATA) &&
-			    rx_direct_ok(rx, msg, len - copied)) {
-				int got = rx_decrypt_direct(sk, rx, msg);
-
-				if (got > 0) {
-					if (!control) {
-						control = KTO_TYPE_DATA;
-						put_cmsg(msg, SOL_TLS,
-							 TLS_GET_RECORD_TYPE,
-							 sizeof(control),
-							 &control);
-					}
-					copied += got;
-					msg->msg_flags |= MSG_EOR;
-					continue;
-				}
-				if (got != -EAGAIN) {
-					err = got;
-					break;
-				}
-			}
-			err = rx_decrypt(sk, rx);
-			if (err)
-				break;
-			continue;
-		}
-
-		if (!control) {
-			int cerr;
-
-			control = type;
-			if (!type) {
-				err = -EBADMSG;
-				break;
-			}
-			cerr = put_cmsg(msg, SOL_TLS, TLS_GET_RECORD_TYPE,
-					sizeof(control), &control);
-			if (type != KTO_TYPE_DATA &&
-			    (cerr || (msg->msg_flags & MSG_CTRUNC))) {
-				err = -EIO;
-				break;
-			}
-		} else if (type != control) {
-			break;
-		}
-
-		n = min_t(size_t, avail, len - copied);
-		if ((data ? copy_to_iter(data, n, &msg->msg_iter) :
-		     copy_out(&rx->pg, rx->plain_off, n, &msg->msg_iter)) != n) {
-			err = -EFAULT;
-			break;
-		}
-		copied += n;
-
-		if (peek) {
-			if (r)
-				pos = r;
-			else
-				buf_seen = true;
-		} else if (r) {
-			r->off += n;
-			if (r->off == r->len) {
-				list_del(&r->list);
-				kfree_sensitive(r);
-				kto_live_add(KTO_LIVE_PEEKED, -1);
-			}
-		} else {
-			rx->plain_off += n;
-			rx->plain_len -= n;
-			if (!rx->plain_len)
-				rx_buf_done(rx);
-		}
-		if (n == avail)
-			msg->msg_flags |= MSG_EOR;
-		/* A control record goes to the caller on its own. */
-		if (type != KTO_TYPE_DATA)
-			break;
-	}
-
+	/* Go on past the target only while records are waiting. */
 	rx_fill(sk, rx, sk->sk_allocation);
-	return copied ? copied : err;
+	if (call->copied >= call->target && !rx_buf_full(rx))
+		return 0;
+	if (call->peek && rx->decrypted) {
+		err = rx_stash(sk, rx);
+		if (err)
+			return call->copied ? 0 : err;
+		call->pos = list_empty(&rx->peeked) ? NULL :
+			list_last_entry(&rx->peeked, struct kto_rec, list);
+		call->buf_seen = false;
+		return 1;
+	}
+	err = rx_wait(sk, rx, &call->timeo, call->copied);
+	if (err <= 0)
+		return err;
+	if (rx_direct_ok(sk, rx, call)) {
+		got = rx_decrypt_direct(sk, rx, call->msg);
+		if (got > 0) {
+			if (!call->control) {
+				call->control = KTO_TYPE_DATA;
+				put_cmsg(call->msg, SOL_TLS, TLS_GET_RECORD_TYPE,
+					 sizeof(call->control), &call->control);
+			}
+			call->copied += got;
+			call->msg->msg_flags |= MSG_EOR;
+			return 1;
+		}
+		if (got != -EAGAIN)
+			return got;
+	}
+	err = rx_decrypt(sk, rx);
+	return err ? err : 1;
 }
 
-static int rx_lock(struct kto_rx *rx, bool nonblock)
+/*
+ * Step 3: hand the reader plaintext of one record (@r, or pg's), as much
+ * as it wants, with the record's type in a control message. Returns 1 to
+ * go on with the next record, 0 to end the call, -errno.
+ */
+static int rx_deliver(struct sock *sk, struct kto_rx *rx,
+		      struct rx_call *call, struct kto_rec *r)
 {
-	if (nonblock)
-		return mutex_trylock(&rx->lock) ? 0 : -EAGAIN;
-	return mutex_lock_interruptible(&rx->lock) ? -ERESTARTSYS : 0;
+	struct msghdr *msg = call->msg;
+	u8 type = r ? r->type : rx->type;
+	u32 avail = r ? r->len - r->off : rx->plain_len;
+	u32 n;
+
+	if (!call->control) {
+		int cerr;
+
+		call->control = type;
+		if (!type)
+			return -EBADMSG;
+		cerr = put_cmsg(msg, SOL_TLS, TLS_GET_RECORD_TYPE,
+				sizeof(call->control), &call->control);
+		if (type != KTO_TYPE_DATA &&
+		    (cerr || (msg->msg_flags & MSG_CTRUNC)))
+			return -EIO;
+	} else if (type != call->control) {
+		return 0;
+	}
+
+	n = min_t(size_t, avail, call->len - call->copied);
+	if ((r ? copy_to_iter(r->data + r->off, n, &msg->msg_iter) :
+	     copy_out(&rx->pg, rx->plain_off, n, &msg->msg_iter)) != n)
+		return -EFAULT;
+	call->copied += n;
+
+	if (call->peek) {
+		if (r)
+			call->pos = r;
+		else
+			call->buf_seen = true;
+	} else if (r) {
+		r->off += n;
+		if (r->off == r->len)
+			rx_free_rec(sk, rx, r);
+	} else {
+		rx->plain_off += n;
+		rx->plain_len -= n;
+		if (!rx->plain_len)
+			rx_buf_done(sk, rx);
+	}
+	if (n == avail)
+		msg->msg_flags |= MSG_EOR;
+	/* A control record goes to the caller on its own. */
+	return type == KTO_TYPE_DATA ? 1 : 0;
+}
+
+/* A read: rx->lock and the socket lock held. */
+static int rx_recv(struct sock *sk, struct kto_rx *rx, struct rx_call *call)
+{
+	struct kto_rec *r;
+	int ret = 1;
+
+	lockdep_assert_held(&rx->lock);
+	sock_owned_by_me(sk);
+	while (ret > 0 && call->copied < call->len) {
+		if (rx_next(rx, call, &r))
+			ret = rx_deliver(sk, rx, call, r);
+		else
+			ret = rx_get_record(sk, rx, call);
+	}
+	rx_fill(sk, rx, sk->sk_allocation);
+	return call->copied ? call->copied : min(ret, 0);
 }
 
 static int kto_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
 		       int flags, int *addr_len)
 {
 	struct kto_rx *rx = kto_ctx_get(sk)->rx;
+	struct rx_call call = {
+		.msg = msg,
+		.len = len,
+		.timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT),
+		.target = sock_rcvlowat(sk, flags & MSG_WAITALL, len),
+		.peek = flags & MSG_PEEK,
+	};
 	int ret;
 
 	if (unlikely(flags & MSG_ERRQUEUE))
@@ -525,13 +617,16 @@ static int kto_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
 	if (flags & MSG_OOB)
 		return -EINVAL;
 
-	ret = rx_lock(rx, flags & MSG_DONTWAIT);
+	/* A second reader waits as for data: within the same timeout. */
+	ret = kto_lock(&rx->lock, &call.timeo);
 	if (ret)
 		return ret;
 	lock_sock(sk);
-	ret = rx_recv(sk, rx, msg, len, flags);
+	ret = rx_recv(sk, rx, &call);
+	/* A reader turned away meanwhile hears about what is left. */
+	if (kto_unlock(&rx->lock) && READ_ONCE(rx->ready))
+		kto_ctx_get(sk)->sk_data_ready(sk);
 	release_sock(sk);
-	mutex_unlock(&rx->lock);
 	return ret;
 }
 
@@ -587,6 +682,7 @@ int kto_rx_rekey(struct sock *sk, struct kto_ctx *ctx,
 	struct kto_rx *rx = ctx->rx;
 	int err;
 
+	sock_owned_by_me(sk);
 	err = kto_crypto_rekey(&rx->c, info);
 	if (err)
 		return err;
@@ -626,11 +722,11 @@ int kto_rx_init(struct sock *sk, struct kto_ctx *ctx,
 		return -ENOMEM;
 	err = kto_crypto_init(&rx->c, info, false);
 	if (err) {
-		kfree(rx);
+		kfree_sensitive(rx);
 		return err;
 	}
 
-	mutex_init(&rx->lock);
+	kto_lock_init(&rx->lock);
 	INIT_LIST_HEAD(&rx->peeked);
 	ctx->rx = rx;
 
@@ -644,16 +740,16 @@ int kto_rx_init(struct sock *sk, struct kto_ctx *ctx,
 	return 0;
 }
 
-/* After the socket's callbacks were restored. */
+/* After the socket's callbacks were restored. Socket locked (uncharge). */
 void kto_rx_uninit(struct sock *sk, struct kto_ctx *ctx)
 {
 	struct kto_rx *rx = ctx->rx;
 
 	if (!rx)
 		return;
-	rx_free_peeked(rx);
+	rx_free_peeked(sk, rx);
 	kto_crypto_uninit(&rx->c);
-	kto_pages_release_clear(&rx->pg);	/* may hold plaintext */
+	kto_pages_release_clear(sk, &rx->pg, KTO_RX);	/* may hold plaintext */
 	kfree_sensitive(rx);
 	ctx->rx = NULL;
 }

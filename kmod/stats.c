@@ -31,7 +31,7 @@ static const char *const kto_live_names[KTO_LIVE_NUM] = {
 	[KTO_LIVE_SPARE]	= "KtoSparePages",
 };
 
-void kto_live_add(enum kto_live what, long n)
+void kto_stats_live_add(enum kto_live what, long n)
 {
 	atomic_long_add(n, &kto_live[what]);
 }
@@ -46,6 +46,8 @@ static const char *const kto_stat_names[KTO_STAT_NUM] = {
 	[KTO_STAT_DECRYPT_ERROR]	= "TlsDecryptError",
 	[KTO_STAT_RX_BAD_RECORD]	= "TlsRxBadRecord",
 	[KTO_STAT_RX_NO_PAD_VIOLATION]	= "TlsRxNoPadViolation",
+	[KTO_STAT_DECRYPT_RETRY]	= "TlsDecryptRetry",
+	[KTO_STAT_TX_CLOSE_DROPPED]	= "KtoTxCloseDropped",
 	[KTO_STAT_TX_REKEY_OK]		= "TlsTxRekeyOk",
 	[KTO_STAT_RX_REKEY_OK]		= "TlsRxRekeyOk",
 	[KTO_STAT_TX_REKEY_ERROR]	= "TlsTxRekeyError",
