@@ -16,11 +16,11 @@ endif
 endif
 
 CC ?= cc
-USER_CFLAGS := -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE
+USER_CFLAGS := -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -I$(TOP)/kmod/uapi
 KSFT_DIR := $(BUILD)/kselftest
 KSFT_SRC = /usr/src/linux-source-6.12.tar.xz
 TEST_BIN := $(BUILD)/tests
-KMOD_SRCS := Kbuild $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild
+KMOD_SRCS := Kbuild $(wildcard kmod/*.c kmod/*.h kmod/uapi/*.h) kmod/Kbuild
 KMOD_TESTS := $(patsubst selftests/kmod/%.c,$(TEST_BIN)/%,$(wildcard selftests/kmod/*.c))
 LINES := 6.1 6.12
 
@@ -54,6 +54,7 @@ module:
 $(addprefix module-,$(LINES)): module-%: $(KMOD_SRCS)
 	@kver=$$($(TOP)/selftests/vm/kver $*) && \
 	mkdir -p $(BUILD)/$*/kmod && \
+	mkdir -p $(BUILD)/$*/kmod/uapi && cp -p kmod/uapi/*.h $(BUILD)/$*/kmod/uapi/ && \
 	cp -p Kbuild $(BUILD)/$*/ && cp -p kmod/Kbuild kmod/*.c kmod/*.h $(BUILD)/$*/kmod/ && \
 	if ! $(MAKE) -s -C /usr/src/linux-headers-$$kver M=$(BUILD)/$* W=1 modules \
 		> $(BUILD)/$*/build.log 2>&1; then \
@@ -152,6 +153,7 @@ dkms-install:
 	@dkms remove ktls-offload/$(DKMS_VERSION) --all >/dev/null 2>&1 || true
 	@rm -rf $(DKMS_SRC) && mkdir -p $(DKMS_SRC)/kmod
 	@cp dkms.conf Kbuild $(DKMS_SRC)/ && cp kmod/Kbuild kmod/*.c kmod/*.h $(DKMS_SRC)/kmod/
+	@mkdir -p $(DKMS_SRC)/kmod/uapi && cp kmod/uapi/*.h $(DKMS_SRC)/kmod/uapi/
 	@dkms add ktls-offload/$(DKMS_VERSION)
 	@for k in $$(ls /lib/modules); do \
 		[ -e /lib/modules/$$k/build/Makefile ] || continue; \

@@ -4,6 +4,7 @@
  * dispatch, close and free.
  */
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/inet_diag.h>
@@ -12,6 +13,12 @@
 #include <net/tcp.h>
 
 #include "ktls.h"
+#include "uapi/ktls_offload.h"
+
+static bool keys_write_only;
+module_param(keys_write_only, bool, 0644);
+MODULE_PARM_DESC(keys_write_only,
+		 "every socket starts with TLS_KTO_KEYS_WRITE_ONLY set (default no)");
 
 enum {
 	KTO_FAMILY_V4,
@@ -140,6 +147,7 @@ int kto_ctx_attach(struct sock *sk)
 	ctx->sk_write_space = sk->sk_write_space;
 	ctx->sk_data_ready = sk->sk_data_ready;
 	ctx->tx_max_payload = KTO_MAX_PLAIN;
+	ctx->keys_write_only = READ_ONCE(keys_write_only);
 
 	rcu_assign_pointer(inet_csk(sk)->icsk_ulp_data, ctx);
 	update_prot(sk, ctx);
@@ -309,6 +317,9 @@ static int get_crypto(struct kto_ctx *ctx, char __user *optval,
 		return -EINVAL;
 	if ((tx ? ctx->tx_conf : ctx->rx_conf) == KTO_CONF_BASE)
 		return -EBUSY;
+	/* Write-only keys: version and cipher, nothing more. */
+	if (ctx->keys_write_only && len != sizeof(info.info))
+		return -EACCES;
 
 	c = tx ? &ctx->tx->c : &ctx->rx->c;
 	kto_crypto_get_info(c, &info);
@@ -321,6 +332,24 @@ static int get_crypto(struct kto_ctx *ctx, char __user *optval,
 		err = -EFAULT;
 	memzero_explicit(&info, sizeof(info));
 	return err;
+}
+
+/* TLS_KTO_KEYS_WRITE_ONLY: 1 for good, or 0 while it was never set. */
+static int set_keys_write_only(struct kto_ctx *ctx, sockptr_t optval,
+			       unsigned int optlen)
+{
+	int val;
+
+	if (sockptr_is_null(optval) || optlen != sizeof(val))
+		return -EINVAL;
+	if (copy_from_sockptr(&val, optval, sizeof(val)))
+		return -EFAULT;
+	if (val != 0 && val != 1)
+		return -EINVAL;
+	if (!val && ctx->keys_write_only)
+		return -EPERM;
+	ctx->keys_write_only = val;
+	return 0;
 }
 
 static int get_int(int val, char __user *optval, int __user *optlen)
@@ -393,6 +422,9 @@ static int kto_setsockopt(struct sock *sk, int level, int optname,
 	case TLS_TX_MAX_PAYLOAD_LEN:
 		err = kto_tx_setsockopt_max_payload(sk, ctx, optval, optlen);
 		break;
+	case TLS_KTO_KEYS_WRITE_ONLY:
+		err = set_keys_write_only(ctx, optval, optlen);
+		break;
 	default:
 		err = -ENOPROTOOPT;
 		break;
@@ -430,6 +462,9 @@ static int kto_getsockopt(struct sock *sk, int level, int optname,
 		break;
 	case TLS_TX_MAX_PAYLOAD_LEN:
 		err = get_u16(ctx->tx_max_payload, optval, optlen);
+		break;
+	case TLS_KTO_KEYS_WRITE_ONLY:
+		err = get_int(ctx->keys_write_only, optval, optlen);
 		break;
 	default:
 		err = -ENOPROTOOPT;

@@ -201,6 +201,7 @@ struct kto_ctx {
 	u8 rx_conf;
 	bool zc_ro;		/* TLS_TX_ZEROCOPY_RO (a hint we do not need) */
 	bool rx_no_pad;		/* TLS_RX_EXPECT_NO_PAD */
+	bool keys_write_only;	/* TLS_KTO_KEYS_WRITE_ONLY: set for good */
 	u16 tx_max_payload;	/* TLS_TX_MAX_PAYLOAD_LEN, RFC 8449 */
 	u16 version;		/* of the first key installed, for sock_diag */
 	u16 cipher_type;

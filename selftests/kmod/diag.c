@@ -11,6 +11,7 @@
 
 #include "kselftest_harness.h"
 #include "kto_test.h"
+#include "ktls_offload.h"
 
 struct ulp_info {
 	char name[16];
@@ -117,7 +118,7 @@ TEST(ulp_info)
 {
 	struct tls12_crypto_info_chacha20_poly1305 ci = { 0 };
 	struct ulp_info u;
-	int c, s, one = 1;
+	int c = -1, s = -1, one = 1;
 
 	ASSERT_EQ(kto_tcp_pair(AF_INET, &c, &s), 0);
 
@@ -148,6 +149,16 @@ TEST(ulp_info)
 	EXPECT_EQ(u.rxconf, TLS_CONF_SW);
 	EXPECT_EQ(u.no_pad, 1);
 	EXPECT_EQ(u.zc_ro, 1);
+
+	/* Write-only keys change nothing sock_diag shows (it shows no key). */
+	ASSERT_EQ(setsockopt(c, SOL_TLS, TLS_KTO_KEYS_WRITE_ONLY, &one,
+			     sizeof(one)), 0);
+	{
+		struct ulp_info w;
+
+		ASSERT_EQ(diag_ulp(c, &w), 0);
+		EXPECT_EQ(memcmp(&w, &u, sizeof(w)), 0);
+	}
 	close(c);
 	close(s);
 }

@@ -23,6 +23,7 @@
 
 #include "kselftest_harness.h"
 #include "kto_test.h"
+#include "ktls_offload.h"
 
 #define INTREE_TLS "/opt/intree/tls.ko"
 
@@ -233,6 +234,41 @@ TEST(spare_pages_param)
 	EXPECT_EQ(transfer_checked(8 << 20, 16384), 0);
 	EXPECT_EQ(transfer_checked(1 << 20, 1000), 0);
 	EXPECT_GT(kto_stat_get("KtoSparePages"), 0);
+}
+
+/*
+ * keys_write_only=1: every socket starts with TLS_KTO_KEYS_WRITE_ONLY set
+ * (ours), which it cannot clear; the parameter is range-checked as a bool.
+ */
+TEST(keys_write_only_param)
+{
+	union kto_keys got;
+	struct kto_key k;
+	socklen_t len;
+	int c, s, val = 0;
+
+	ASSERT_EQ(unload_wait(KTO_MODULE), 0);
+	EXPECT_EQ(load_ours("keys_write_only=maybe"), -1);
+	EXPECT_EQ(errno, EINVAL);
+	ASSERT_EQ(load_ours("keys_write_only=1"), 0);
+	ASSERT_EQ(kto_tcp_pair(AF_INET, &c, &s), 0);
+	ASSERT_EQ(kto_ulp(c), 0);
+	len = sizeof(val);
+	ASSERT_EQ(getsockopt(c, SOL_TLS, TLS_KTO_KEYS_WRITE_ONLY, &val, &len), 0);
+	EXPECT_EQ(val, 1);
+	val = 0;
+	EXPECT_EQ(setsockopt(c, SOL_TLS, TLS_KTO_KEYS_WRITE_ONLY, &val,
+			     sizeof(val)), -1);
+	EXPECT_EQ(errno, EPERM);
+	ASSERT_EQ(kto_key_random(&k, TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256), 0);
+	ASSERT_EQ(kto_install(c, TLS_TX, &k), 0);
+	len = k.len;
+	EXPECT_EQ(getsockopt(c, SOL_TLS, TLS_TX, &got, &len), -1);
+	EXPECT_EQ(errno, EACCES);
+	close(c);
+	close(s);
+	ASSERT_EQ(unload_wait(KTO_MODULE), 0);
+	ASSERT_EQ(load_ours(""), 0);
 }
 
 /* ---- the first socket after loading: a BPF sockmap one ---- */
