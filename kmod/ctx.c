@@ -173,10 +173,12 @@ static void ctx_detach(struct sock *sk, struct kto_ctx *ctx)
 	write_unlock_bh(&sk->sk_callback_lock);
 }
 
-/* Socket locked: the record memory is uncharged from it. */
+/*
+ * Socket locked (by close as owner, or in the destroy path), since the
+ * record memory is uncharged from it.
+ */
 static void ctx_uninit_dirs(struct sock *sk, struct kto_ctx *ctx)
 {
-	sock_owned_by_me(sk);
 	if (ctx->tx_conf == KTO_CONF_SW)
 		kto_stats_add(sk, KTO_STAT_CURR_TX, -1);
 	if (ctx->rx_conf == KTO_CONF_SW)
@@ -218,6 +220,7 @@ static void kto_close(struct sock *sk, long timeout)
 	if (ctx->tx)
 		kto_tx_close_prepare(ctx);
 	lock_sock(sk);
+	sock_owned_by_me(sk);
 	if (ctx->tx)
 		kto_tx_close_flush(sk, ctx);
 	ctx_detach(sk, ctx);
