@@ -136,6 +136,13 @@ $(TEST_BIN)/fuzz: selftests/kmod/fuzz.c selftests/kmod/*.h $(TLSREC) \
 	$(CC) $(USER_CFLAGS) -static -isystem $(KSFT_DIR) -Iselftests/kmod -Iselftests/lib \
 		-o $@ $< selftests/lib/tlsrec.c -lcrypto -lpthread -ldl
 
+# Servers' I/O models: the codec is the raw peer; io_uring through liburing.
+$(TEST_BIN)/iomodel: selftests/kmod/iomodel.c selftests/kmod/*.h $(TLSREC) \
+		$(KSFT_DIR)/kselftest_harness.h
+	@mkdir -p $(TEST_BIN)
+	$(CC) $(USER_CFLAGS) -static -isystem $(KSFT_DIR) -Iselftests/kmod -Iselftests/lib \
+		-o $@ $< selftests/lib/tlsrec.c -luring -lcrypto -lpthread -ldl
+
 $(UNIT_BIN)/tlsrec_test: selftests/lib/tlsrec_test.c $(TLSREC) $(KSFT_DIR)/kselftest_harness.h
 	@mkdir -p $(UNIT_BIN)
 	$(CC) $(USER_CFLAGS) -isystem $(KSFT_DIR) -Iselftests/lib \
