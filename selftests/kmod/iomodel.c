@@ -272,6 +272,18 @@ static void *opener_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * The stalled peer starts reading, in a thread, with a receive buffer no
+ * longer small (the rest of the stream need not crawl through 16 KiB).
+ */
+static int opener_resume(struct opener *o)
+{
+	int big = 1 << 20;
+
+	setsockopt(o->fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	return pthread_create(&o->thread, NULL, opener_thread, o);
+}
+
 static struct opener *opener_new(FIXTURE_DATA(io) *self, uint64_t want)
 {
 	struct opener *o = calloc(1, sizeof(*o));
@@ -488,7 +500,7 @@ static uint64_t stall(struct __test_metadata *_metadata,
  */
 TEST_F_TIMEOUT(io, epoll_et_out_after_zero_window, 90)
 {
-	const uint64_t total = 2 << 20;
+	const uint64_t total = 512 * 1024;
 	struct opener *o;
 	uint64_t sent;
 	uint32_t ev;
@@ -498,7 +510,7 @@ TEST_F_TIMEOUT(io, epoll_et_out_after_zero_window, 90)
 	o = opener_new(self, total);
 	ASSERT_NE(o, NULL);
 	sent = stall(_metadata, self, &ep);
-	ASSERT_EQ(pthread_create(&o->thread, NULL, opener_thread, o), 0);
+	ASSERT_EQ(opener_resume(o), 0);
 	while (sent < total) {
 		ev = wait_once(ep, TIMEO_MS);
 		EXPECT_TRUE(ev & EPOLLOUT) TH_LOG("no EPOLLOUT within %d s while "
@@ -729,7 +741,7 @@ TEST_F_TIMEOUT(io, close_nonblocking_stalled_peer, 60)
  */
 TEST_F_TIMEOUT(io, sndtimeo_stalled_send, 90)
 {
-	const size_t total = BUF_LEN;
+	const size_t total = 512 * 1024;
 	int small = SMALL_BUF;
 	struct opener *o;
 	ssize_t n1, n2;
@@ -766,7 +778,7 @@ TEST_F_TIMEOUT(io, sndtimeo_stalled_send, 90)
 	if (n2 > 0)
 		n1 += n2;
 
-	ASSERT_EQ(pthread_create(&o->thread, NULL, opener_thread, o), 0);
+	ASSERT_EQ(opener_resume(o), 0);
 	ASSERT_EQ(set_timeo_ms(self->k, SO_SNDTIMEO, TIMEO_MS), 0);
 	EXPECT_EQ(write_full(self->k, self->buf + n1, total - n1), 0)
 		TH_LOG("send of the rest: %s", strerror(errno));
