@@ -197,7 +197,7 @@ static int write_full(int fd, const void *buf, size_t len)
 /*
  * Reads k's records off the raw end and checks their bytes against the
  * stream, until @want bytes: in the test's thread (opener_run) or in a
- * thread of its own while the test writes (opener_start/opener_join).
+ * thread of its own while the test writes (opener_resume, then join).
  */
 struct opener {
 	pthread_t thread;
@@ -248,10 +248,10 @@ static int opener_run(struct opener *o)
 			bad = pat_diff(o->plain, o->got, pl);
 			if (bad >= 0 || o->got + pl > o->want) {
 				snprintf(o->err, sizeof(o->err),
-					 "record of %zd bytes at byte %llu: %s %lld",
+					 "record of %zd bytes at byte %llu: %s %llu",
 					 pl, (unsigned long long)o->got,
-					 bad >= 0 ? "wrong byte at" : "runs past",
-					 (long long)(bad >= 0 ? bad : (ssize_t)o->want));
+					 bad >= 0 ? "wrong byte at" : "runs past byte",
+					 (unsigned long long)(bad >= 0 ? o->got + bad : o->want));
 				return -1;
 			}
 			o->got += pl;
