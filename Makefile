@@ -24,7 +24,8 @@ KMOD_SRCS := Kbuild $(wildcard kmod/*.c kmod/*.h kmod/uapi/*.h) kmod/Kbuild
 KMOD_TESTS := $(patsubst selftests/kmod/%.c,$(TEST_BIN)/%,$(wildcard selftests/kmod/*.c))
 LINES := 6.1 6.12
 
-.PHONY: all module modules-all userspace tests tests-helper unit deps check soak demo bench profile style clean help \
+.PHONY: all module modules-all userspace tests tests-helper tests-users users-progs unit deps check soak \
+	demo bench profile style clean help \
 	$(addprefix module-,$(LINES))
 
 all: module userspace tests
@@ -34,6 +35,7 @@ help:
 	@echo "make check      install deps, build, run every selftest in the VM on 6.1 and 6.12"
 	@echo "make unit       build and run the host-side unit tests (no VM)"
 	@echo "make tests-helper  the handshake helper and HTTPS tools tests in the VM (LINE=6.1|6.12)"
+	@echo "make tests-users   nginx, OpenSSL and GnuTLS using the module in the VM (LINE=6.1|6.12)"
 	@echo "make soak       a long fuzz and stress run in the VM (SOAK_SCALE, SOAK_SEED, LINE)"
 	@echo "make demo       boot the VM, load the module and show it at work"
 	@echo "make bench      benchmark in the VM (BENCH_ARGS=...); table and plot into Documentation/"
@@ -92,6 +94,15 @@ $(HELPER_TESTS): $(USER_BIN)/%: selftests/helper/%.c $(KTLSH_LIB) userspace/incl
 	$(CC) $(USER_CFLAGS) -Iuserspace/include -static -o $@ $< $(KTLSH_LIB) \
 		-lssl -lcrypto -lpthread
 
+# The real-users tests' own programs (selftests/users/*.c), static for the VM.
+USERS_BIN := $(BUILD)/users
+USERS_PROGS := $(patsubst selftests/users/%.c,$(USERS_BIN)/%,$(wildcard selftests/users/*.c))
+$(USERS_PROGS): $(USERS_BIN)/%: selftests/users/%.c
+	@mkdir -p $(USERS_BIN)
+	$(CC) $(USER_CFLAGS) -static -o $@ $< -lssl -lcrypto -lpthread
+
+users-progs: $(USERS_PROGS)
+
 # The benchmark: the tool and its parts under userspace/bench/ (OpenSSL for
 # the userspace path, AF_ALG, threads).
 BENCH_SRCS := $(wildcard userspace/bench/*.c)
@@ -132,6 +143,13 @@ $(TLSREC_TESTS): $(TEST_BIN)/%: selftests/kmod/%.c selftests/kmod/*.h $(TLSREC) 
 	@mkdir -p $(TEST_BIN)
 	$(CC) $(USER_CFLAGS) -static -isystem $(KSFT_DIR) -Iselftests/kmod -Iselftests/lib \
 		-o $@ $< selftests/lib/tlsrec.c -lcrypto -lpthread -ldl
+
+# Servers' I/O models: the codec is the raw peer; io_uring through liburing.
+$(TEST_BIN)/iomodel: selftests/kmod/iomodel.c selftests/kmod/*.h $(TLSREC) \
+		$(KSFT_DIR)/kselftest_harness.h
+	@mkdir -p $(TEST_BIN)
+	$(CC) $(USER_CFLAGS) -static -isystem $(KSFT_DIR) -Iselftests/kmod -Iselftests/lib \
+		-o $@ $< selftests/lib/tlsrec.c -luring -lcrypto -lpthread -ldl
 
 $(UNIT_BIN)/tlsrec_test: selftests/lib/tlsrec_test.c $(TLSREC) $(KSFT_DIR)/kselftest_harness.h
 	@mkdir -p $(UNIT_BIN)
@@ -184,6 +202,11 @@ check:
 # The helper's tests alone, in the VM on one kernel line: make tests-helper LINE=6.12
 tests-helper: userspace
 	@$(TOP)/selftests/helper/run --kernel $(or $(LINE),6.1)
+
+# nginx, OpenSSL's and GnuTLS's own kTLS through the module, in the VM on
+# one kernel line: make tests-users LINE=6.12
+tests-users:
+	@$(TOP)/selftests/users/run --kernel $(or $(LINE),6.1)
 
 demo:
 	@$(TOP)/userspace/tools/demo
