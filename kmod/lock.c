@@ -39,13 +39,45 @@ static bool try_take(struct kto_lock *l)
 }
 
 /*
+ * Sleep until @l is ours: exclusive waits, so each release wakes one
+ * waiter, not all of them (a dozen writers on one socket would otherwise
+ * wake each other up for every record). @state is TASK_INTERRUPTIBLE
+ * (then a signal ends the wait) or TASK_UNINTERRUPTIBLE.
+ */
+static int lock_wait(struct kto_lock *l, long *timeo, int state)
+{
+	DEFINE_WAIT(wait);
+	int err = 0;
+
+	for (;;) {
+		prepare_to_wait_exclusive(&l->wq, &wait, state);
+		if (try_take(l))
+			break;
+		if (state == TASK_INTERRUPTIBLE && signal_pending(current)) {
+			err = sock_intr_errno(*timeo);
+			break;
+		}
+		if (!*timeo) {
+			err = -EAGAIN;
+			break;
+		}
+		*timeo = schedule_timeout(*timeo);
+	}
+	finish_wait(&l->wq, &wait);
+	/* Leaving without the lock: pass on a wakeup that may have been ours. */
+	if (err && !test_bit(KTO_LOCK_HELD, &l->bits))
+		wake_up(&l->wq);
+	return err;
+}
+
+/*
  * Take @l. @timeo is the caller's remaining socket timeout (0: do not
  * wait), reduced by the time spent here. Returns 0, -EAGAIN (would wait,
  * or the timeout ran out) or -ERESTARTSYS/-EINTR (a signal).
  */
 int kto_lock(struct kto_lock *l, long *timeo)
 {
-	long left;
+	int err;
 
 	might_sleep();
 	if (!try_take(l)) {
@@ -57,12 +89,9 @@ int kto_lock(struct kto_lock *l, long *timeo)
 			lock_map_acquire_try(&l->dep_map);
 			return 0;
 		}
-		left = wait_event_interruptible_timeout(l->wq, try_take(l), *timeo);
-		if (left < 0)
-			return sock_intr_errno(*timeo);
-		if (!left)
-			return -EAGAIN;
-		*timeo = left;
+		err = lock_wait(l, timeo, TASK_INTERRUPTIBLE);
+		if (err)
+			return err;
 	}
 	lock_map_acquire(&l->dep_map);
 	return 0;
@@ -71,8 +100,11 @@ int kto_lock(struct kto_lock *l, long *timeo)
 /* Take @l whatever it takes: for close and shutdown, which cannot fail. */
 void kto_lock_nofail(struct kto_lock *l)
 {
+	long timeo = MAX_SCHEDULE_TIMEOUT;
+
 	might_sleep();
-	wait_event(l->wq, try_take(l));
+	if (!try_take(l))
+		lock_wait(l, &timeo, TASK_UNINTERRUPTIBLE);
 	lock_map_acquire(&l->dep_map);
 }
 
