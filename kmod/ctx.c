@@ -400,15 +400,15 @@ static int kto_setsockopt(struct sock *sk, int level, int optname,
 						 optlen);
 
 	lock_sock(sk);
-	/* Once TX has a key it keeps it until close: its lock goes first. */
+	/*
+	 * Once TX has a key it keeps it until close: its lock goes first,
+	 * taken whatever it takes since it is never held for long (a send
+	 * in progress is refused with EBUSY instead of waited for).
+	 */
 	if (tx_option(optname) && ctx->tx) {
-		long timeo = sock_sndtimeo(sk, 0);
-
 		tx = ctx->tx;
 		release_sock(sk);
-		err = kto_lock(&tx->lock, &timeo);
-		if (err)
-			return err;
+		kto_lock_nofail(&tx->lock);
 		lock_sock(sk);
 	}
 	switch (optname) {

@@ -427,17 +427,17 @@ static int kto_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
 	if ((flags & MSG_MORE) && (flags & MSG_EOR))
 		return -EINVAL;
 
+	/* Bad arguments are refused before anything waits. */
+	if (msg->msg_controllen) {
+		ret = parse_cmsg(msg, &type);
+		if (ret)
+			return ret;
+	}
 	ret = tx_lock(sk, tx, flags);
 	if (ret)
 		return ret;
 	lock_sock(sk);
-	if (msg->msg_controllen) {
-		ret = parse_cmsg(msg, &type);
-		if (ret)
-			goto out;
-	}
 	ret = tx_send(sk, tx, &msg->msg_iter, type, flags);
-out:
 	tx_unlock(sk, tx);
 	return ret;
 }
