@@ -24,14 +24,15 @@ KMOD_SRCS := Kbuild $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild
 KMOD_TESTS := $(patsubst selftests/kmod/%.c,$(TEST_BIN)/%,$(wildcard selftests/kmod/*.c))
 LINES := 6.1 6.12
 
-.PHONY: all module modules-all userspace tests tests-helper unit deps check soak demo bench profile style clean help \
-	$(addprefix module-,$(LINES))
+.PHONY: all module modules-all userspace tests tests-helper unit deps check check-debug soak demo bench \
+	profile style sparse clean help $(addprefix module-,$(LINES) debug)
 
 all: module userspace tests
 
 help:
 	@echo "make            build the module (KDIR=...) and the userspace programs"
 	@echo "make check      install deps, build, run every selftest in the VM on 6.1 and 6.12"
+	@echo "make check-debug  the kmod selftests and the fuzzers on the debug kernel (KASAN, lockdep, ...)"
 	@echo "make unit       build and run the host-side unit tests (no VM)"
 	@echo "make tests-helper  the handshake helper and HTTPS tools tests in the VM (LINE=6.1|6.12)"
 	@echo "make soak       a long fuzz and stress run in the VM (SOAK_SCALE, SOAK_SEED, LINE)"
@@ -39,6 +40,7 @@ help:
 	@echo "make bench      benchmark in the VM (BENCH_ARGS=...); table and plot into Documentation/"
 	@echo "make profile    perf in the VM while one benchmark row runs (PROFILE_ARGS=...)"
 	@echo "make style      checkpatch over kmod/"
+	@echo "make sparse     sparse (C=2) over kmod/ against the Debian 6.12 headers"
 	@echo "make deps       install missing Debian packages"
 	@echo "make dkms-install  build and install the module for every installed kernel with DKMS"
 
@@ -49,13 +51,16 @@ deps:
 module:
 	$(MAKE) -C $(KDIR) M=$(TOP) W=1 modules
 
-# The module for one Debian kernel line, built in a copy of the sources so
-# both lines can coexist: build/<line>/kmod/ktls_offload.ko.
-$(addprefix module-,$(LINES)): module-%: $(KMOD_SRCS)
-	@kver=$$($(TOP)/selftests/vm/kver $*) && \
+# The module for one kernel line, built in a copy of the sources so the
+# lines can coexist: build/<line>/kmod/ktls_offload.ko. A Debian line builds
+# against Debian's headers, "debug" against the debug kernel's build tree
+# (selftests/vm/debug-kernel builds it the first time).
+$(addprefix module-,$(LINES) debug): module-%: $(KMOD_SRCS)
+	@if [ $* = debug ]; then kdir=$$($(TOP)/selftests/vm/debug-kernel --dir); \
+	else kdir=/usr/src/linux-headers-$$($(TOP)/selftests/vm/kver $*); fi && \
 	mkdir -p $(BUILD)/$*/kmod && \
 	cp -p Kbuild $(BUILD)/$*/ && cp -p kmod/Kbuild kmod/*.c kmod/*.h $(BUILD)/$*/kmod/ && \
-	if ! $(MAKE) -s -C /usr/src/linux-headers-$$kver M=$(BUILD)/$* W=1 modules \
+	if ! $(MAKE) -s -C $$kdir M=$(BUILD)/$* W=1 modules \
 		> $(BUILD)/$*/build.log 2>&1; then \
 		cat $(BUILD)/$*/build.log >&2; echo "module-$*: build failed" >&2; exit 1; fi && \
 	if grep -q 'warning:' $(BUILD)/$*/build.log; then cat $(BUILD)/$*/build.log >&2; \
