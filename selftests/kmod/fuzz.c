@@ -57,40 +57,7 @@ struct fuzz_totals {
 };
 static struct fuzz_totals *totals;
 
-/* ---- seeded randomness (splitmix64) ---- */
-
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rng_next(struct rng *r)
-{
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in [lo, hi]. */
-static uint32_t rng_range(struct rng *r, uint32_t lo, uint32_t hi)
-{
-	return lo + rng_next(r) % ((uint64_t)hi - lo + 1);
-}
-
-static int rng_chance(struct rng *r, int percent)
-{
-	return (int)(rng_next(r) % 100) < percent;
-}
-
-static void rng_fill(struct rng *r, void *buf, size_t len)
-{
-	unsigned char *p = buf;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = rng_next(r);
-}
+/* ---- seeded randomness (struct rng: kto_test.h) ---- */
 
 /* One stream per (seed, test, variant), so each reproduces alone. */
 static void rng_init(struct rng *r, const char *test, uint16_t version,
