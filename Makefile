@@ -188,6 +188,11 @@ soak: $(TEST_BIN)/fuzz $(TEST_BIN)/stress
 check:
 	@$(TOP)/selftests/check
 
+# Everything that runs on the debug kernel (KASAN, lockdep, kmemleak, ...):
+# the kmod selftests, a longer seqfuzz, the helper tests.
+check-debug:
+	@$(TOP)/selftests/check --debug
+
 # The helper's tests alone, in the VM on one kernel line: make tests-helper LINE=6.12
 tests-helper: userspace
 	@$(TOP)/selftests/helper/run --kernel $(or $(LINE),6.1)
@@ -206,6 +211,12 @@ profile:
 
 style:
 	@$(TOP)/selftests/style
+
+# sparse (C=2: every file, rebuilt or not) over kmod/ against both Debian
+# lines' headers; module-<line> fails on any warning, sparse's included.
+sparse:
+	@command -v sparse > /dev/null || $(TOP)/selftests/vm/deps
+	@$(MAKE) -s C=2 $(addprefix module-,$(LINES)) && echo "sparse: kmod/ passes sparse on $(LINES)"
 
 clean:
 	rm -rf $(BUILD)
