@@ -171,17 +171,21 @@ dkms-uninstall:
 	@dkms remove ktls-offload/$(DKMS_VERSION) --all 2>/dev/null || true
 	@rm -rf $(DKMS_SRC)
 
-# A longer hostile-peer fuzz and stress run, per kernel line, with a fresh
-# seed unless SOAK_SEED is given: make soak [SOAK_SCALE=20] [SOAK_CONNS=10000]
-# [SOAK_SEED=N] [LINE=6.12]. See Documentation/robustness.rst.
+# A longer hostile-peer fuzz, syscall-sequence fuzz and stress run, per
+# kernel line, with a fresh seed unless SOAK_SEED is given: make soak
+# [SOAK_SCALE=20] [SOAK_CONNS=10000] [SOAK_SEED=N] [LINE=6.12|debug].
+# seqfuzz runs 3 x SOAK_SCALE connections per variant. See
+# Documentation/robustness.rst.
 SOAK_SCALE ?= 20
 SOAK_CONNS ?= 10000
-soak: $(TEST_BIN)/fuzz $(TEST_BIN)/stress
+soak: $(TEST_BIN)/fuzz $(TEST_BIN)/seqfuzz $(TEST_BIN)/stress
 	@for line in $(or $(LINE),$(LINES)); do \
-		echo "==== kernel $$line: soak (fuzz --scale=$(SOAK_SCALE), stress --conns=$(SOAK_CONNS))"; \
+		echo "==== kernel $$line: soak (fuzz --scale=$(SOAK_SCALE), seqfuzz --conns=$$((3 * $(SOAK_SCALE))), stress --conns=$(SOAK_CONNS))"; \
 		$(TOP)/selftests/vm/run --kernel $$line --timeout 14400 \
-			--add $(TEST_BIN)/fuzz --add $(TEST_BIN)/stress -- sh -c \
-			'./fuzz --scale=$(SOAK_SCALE) $(if $(SOAK_SEED),--seed=$(SOAK_SEED)) && ./stress --conns=$(SOAK_CONNS)' \
+			--add $(TEST_BIN)/fuzz --add $(TEST_BIN)/seqfuzz --add $(TEST_BIN)/stress -- sh -c \
+			'./fuzz --scale=$(SOAK_SCALE) $(if $(SOAK_SEED),--seed=$(SOAK_SEED)) && \
+			 ./seqfuzz --conns=$$((3 * $(SOAK_SCALE))) $(if $(SOAK_SEED),--seed=$(SOAK_SEED)) && \
+			 ./stress --conns=$(SOAK_CONNS)' \
 			|| exit 1; \
 	done
 
