@@ -379,6 +379,16 @@ static bool err_common(struct conn *c, int err)
 	return false;
 }
 
+/*
+ * B's calls: B's RX rejecting a record that raced A's KeyUpdate (EBADMSG)
+ * is reported once more by the next call, as TCP reports its errors.
+ */
+static bool err_ok(struct actor *w, int err)
+{
+	return err_common(w->c, err) ||
+	       (err == EBADMSG && w->id >= MAX_WORKERS && w->c->p->rekey == REKEY_RACING);
+}
+
 static void bad_errno(struct actor *w, const char *call, int err)
 {
 	fail(w->c, "thread %d: %s failed with %s (errno %d)%s", w->id, call,
@@ -885,7 +895,7 @@ static void send_ctl(struct actor *w, int fd, long *count)
 	else if (r >= 0)
 		fail(c, "thread %d: a control record of %d bytes was taken in part (%zd)",
 		     w->id, len, r);
-	else if (!err_common(c, errno))
+	else if (!err_ok(w, errno))
 		bad_errno(w, "sendmsg(cmsg)", errno);
 	if (w->id < MAX_WORKERS)
 		senders_leave(c);
@@ -1410,7 +1420,7 @@ static void b_rekey(struct actor *w)
 			c->b_tx_gen++, c->b_rekeys++;
 	} else if (r >= 0) {
 		fail(c, "B: the KeyUpdate record was taken in part (%zd)", r);
-	} else if (!err_common(c, errno)) {
+	} else if (!err_ok(w, errno)) {
 		bad_errno(w, "B's KeyUpdate record", errno);
 	}
 }
@@ -1440,10 +1450,9 @@ static void *b_writer(void *arg)
 				w->sent += r;
 			} else if (r < 0 && (errno == EPIPE || errno == ECONNRESET) && c->ended) {
 				break;
-			} else if (r < 0 && errno == EBADMSG && c->p->rekey == REKEY_RACING) {
-				/* B's RX rejected a record that raced A's KeyUpdate. */
+			} else if (r < 0 && errno == EBADMSG && err_ok(w, errno)) {
 				break;
-			} else if (r == 0 || !err_common(c, errno)) {
+			} else if (r == 0 || !err_ok(w, errno)) {
 				bad_errno(w, "B's send", r ? errno : 0);
 			}
 		} else if (x < 78) {
@@ -1473,12 +1482,35 @@ static void sigusr1(int sig)
 	(void)sig;
 }
 
+/* Where the bytes sit: TCP's queues of both ends, the module's counters. */
+static void dump_queues(struct conn *c)
+{
+	const char *names[] = { "A", "B" };
+	int fds[] = { c->a, c->b }, i, inq, outq;
+	char line[128];
+	FILE *f;
+
+	for (i = 0; i < 2; i++) {
+		if (fds[i] < 0 || ioctl(fds[i], SIOCINQ, &inq) || ioctl(fds[i], SIOCOUTQ, &outq))
+			continue;
+		printf("# seqfuzz: conn %d: %s: TCP receive queue %d bytes, send queue %d\n",
+		       c->index, names[i], inq, outq);
+	}
+	f = fopen(KTO_STAT_FILE, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Kto", 3) || strstr(line, "Records") || strstr(line, "Error"))
+			printf("#     %s", line);
+	if (f)
+		fclose(f);
+}
+
 /* A thread stuck in the kernel: say where. */
 static void dump_stuck(struct conn *c)
 {
 	long now = now_ms();
 	int i;
 
+	dump_queues(c);
 	for (i = 0; i < ACT_NUM; i++) {
 		struct actor *w = &c->act[i];
 		char path[64], line[256];
