@@ -931,6 +931,13 @@ static void a_rekey(struct actor *w, int fd)
 	set_op(w, "KeyUpdate record");
 	r = send_record(fd, TYPE_HANDSHAKE, key_update, sizeof(key_update), 0);
 	if (r == sizeof(key_update)) {
+		/*
+		 * Racing: give other writers time to start a send (and sleep
+		 * in it, the peer not reading) before the key changes under
+		 * them.
+		 */
+		if (c->p->rekey == REKEY_RACING)
+			sleep_ms(rng_range(&w->r, 0, 20));
 		key_of(c, true, c->a_tx_gen + 1, &k);
 		set_op(w, "setsockopt(TLS_TX) KeyUpdate");
 		if (set_key(fd, TLS_TX, &k)) {
