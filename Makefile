@@ -24,15 +24,15 @@ KMOD_SRCS := Kbuild $(wildcard kmod/*.c kmod/*.h kmod/uapi/*.h) kmod/Kbuild
 KMOD_TESTS := $(patsubst selftests/kmod/%.c,$(TEST_BIN)/%,$(wildcard selftests/kmod/*.c))
 LINES := 6.1 6.12
 
-.PHONY: all module modules-all userspace tests tests-helper tests-users users-progs unit deps check soak \
-	demo bench profile style clean help \
-	$(addprefix module-,$(LINES))
+.PHONY: all module modules-all userspace tests tests-helper tests-users users-progs unit deps check \
+	check-debug soak demo bench profile style sparse clean help $(addprefix module-,$(LINES) debug)
 
 all: module userspace tests
 
 help:
 	@echo "make            build the module (KDIR=...) and the userspace programs"
 	@echo "make check      install deps, build, run every selftest in the VM on 6.1 and 6.12"
+	@echo "make check-debug  the kmod selftests and the fuzzers on the debug kernel (KASAN, lockdep, ...)"
 	@echo "make unit       build and run the host-side unit tests (no VM)"
 	@echo "make tests-helper  the handshake helper and HTTPS tools tests in the VM (LINE=6.1|6.12)"
 	@echo "make tests-users   nginx, OpenSSL and GnuTLS using the module in the VM (LINE=6.1|6.12)"
@@ -41,6 +41,7 @@ help:
 	@echo "make bench      benchmark in the VM (BENCH_ARGS=...); table and plot into Documentation/"
 	@echo "make profile    perf in the VM while one benchmark row runs (PROFILE_ARGS=...)"
 	@echo "make style      checkpatch over kmod/"
+	@echo "make sparse     sparse (C=2) over kmod/ against the Debian 6.12 headers"
 	@echo "make deps       install missing Debian packages"
 	@echo "make dkms-install  build and install the module for every installed kernel with DKMS"
 
@@ -51,14 +52,17 @@ deps:
 module:
 	$(MAKE) -C $(KDIR) M=$(TOP) W=1 modules
 
-# The module for one Debian kernel line, built in a copy of the sources so
-# both lines can coexist: build/<line>/kmod/ktls_offload.ko.
-$(addprefix module-,$(LINES)): module-%: $(KMOD_SRCS)
-	@kver=$$($(TOP)/selftests/vm/kver $*) && \
+# The module for one kernel line, built in a copy of the sources so the
+# lines can coexist: build/<line>/kmod/ktls_offload.ko. A Debian line builds
+# against Debian's headers, "debug" against the debug kernel's build tree
+# (selftests/vm/debug-kernel builds it the first time).
+$(addprefix module-,$(LINES) debug): module-%: $(KMOD_SRCS)
+	@if [ $* = debug ]; then kdir=$$($(TOP)/selftests/vm/debug-kernel --dir); \
+	else kdir=/usr/src/linux-headers-$$($(TOP)/selftests/vm/kver $*); fi && \
 	mkdir -p $(BUILD)/$*/kmod && \
 	mkdir -p $(BUILD)/$*/kmod/uapi && cp -p kmod/uapi/*.h $(BUILD)/$*/kmod/uapi/ && \
 	cp -p Kbuild $(BUILD)/$*/ && cp -p kmod/Kbuild kmod/*.c kmod/*.h $(BUILD)/$*/kmod/ && \
-	if ! $(MAKE) -s -C /usr/src/linux-headers-$$kver M=$(BUILD)/$* W=1 modules \
+	if ! $(MAKE) -s -C $$kdir M=$(BUILD)/$* W=1 modules \
 		> $(BUILD)/$*/build.log 2>&1; then \
 		cat $(BUILD)/$*/build.log >&2; echo "module-$*: build failed" >&2; exit 1; fi && \
 	if grep -q 'warning:' $(BUILD)/$*/build.log; then cat $(BUILD)/$*/build.log >&2; \
@@ -182,22 +186,31 @@ dkms-uninstall:
 	@dkms remove ktls-offload/$(DKMS_VERSION) --all 2>/dev/null || true
 	@rm -rf $(DKMS_SRC)
 
-# A longer hostile-peer fuzz and stress run, per kernel line, with a fresh
-# seed unless SOAK_SEED is given: make soak [SOAK_SCALE=20] [SOAK_CONNS=10000]
-# [SOAK_SEED=N] [LINE=6.12]. See Documentation/robustness.rst.
+# A longer hostile-peer fuzz, syscall-sequence fuzz and stress run, per
+# kernel line, with a fresh seed unless SOAK_SEED is given: make soak
+# [SOAK_SCALE=20] [SOAK_CONNS=10000] [SOAK_SEED=N] [LINE=6.12|debug].
+# seqfuzz runs 3 x SOAK_SCALE connections per variant. See
+# Documentation/robustness.rst.
 SOAK_SCALE ?= 20
 SOAK_CONNS ?= 10000
-soak: $(TEST_BIN)/fuzz $(TEST_BIN)/stress
+soak: $(TEST_BIN)/fuzz $(TEST_BIN)/seqfuzz $(TEST_BIN)/stress
 	@for line in $(or $(LINE),$(LINES)); do \
-		echo "==== kernel $$line: soak (fuzz --scale=$(SOAK_SCALE), stress --conns=$(SOAK_CONNS))"; \
+		echo "==== kernel $$line: soak (fuzz --scale=$(SOAK_SCALE), seqfuzz --conns=$$((3 * $(SOAK_SCALE))), stress --conns=$(SOAK_CONNS))"; \
 		$(TOP)/selftests/vm/run --kernel $$line --timeout 14400 \
-			--add $(TEST_BIN)/fuzz --add $(TEST_BIN)/stress -- sh -c \
-			'./fuzz --scale=$(SOAK_SCALE) $(if $(SOAK_SEED),--seed=$(SOAK_SEED)) && ./stress --conns=$(SOAK_CONNS)' \
+			--add $(TEST_BIN)/fuzz --add $(TEST_BIN)/seqfuzz --add $(TEST_BIN)/stress -- sh -c \
+			'./fuzz --scale=$(SOAK_SCALE) $(if $(SOAK_SEED),--seed=$(SOAK_SEED)) && \
+			 ./seqfuzz --conns=$$((3 * $(SOAK_SCALE))) $(if $(SOAK_SEED),--seed=$(SOAK_SEED)) && \
+			 ./stress --conns=$(SOAK_CONNS)' \
 			|| exit 1; \
 	done
 
 check:
 	@$(TOP)/selftests/check
+
+# Everything that runs on the debug kernel (KASAN, lockdep, kmemleak, ...):
+# the kmod selftests, a longer seqfuzz, the helper tests.
+check-debug:
+	@$(TOP)/selftests/check --debug
 
 # The helper's tests alone, in the VM on one kernel line: make tests-helper LINE=6.12
 tests-helper: userspace
@@ -222,6 +235,12 @@ profile:
 
 style:
 	@$(TOP)/selftests/style
+
+# sparse (C=2: every file, rebuilt or not) over kmod/ against both Debian
+# lines' headers; module-<line> fails on any warning, sparse's included.
+sparse:
+	@command -v sparse > /dev/null || $(TOP)/selftests/vm/deps
+	@$(MAKE) -s C=2 $(addprefix module-,$(LINES)) && echo "sparse: kmod/ passes sparse on $(LINES)"
 
 clean:
 	rm -rf $(BUILD)

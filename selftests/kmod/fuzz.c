@@ -49,7 +49,15 @@
 #define KILL_CASES	1000		/* fresh connections */
 
 static uint64_t fuzz_seed;
-static long fuzz_scale = 1;
+/* May be a fraction: the debug kernel runs fewer (at least one of each). */
+static double fuzz_scale = 1;
+
+static long scaled(long n)
+{
+	long v = n * fuzz_scale;
+
+	return v < 1 ? 1 : v;
+}
 
 /* Totals over all tests (each runs in its own child process). */
 struct fuzz_totals {
@@ -57,40 +65,7 @@ struct fuzz_totals {
 };
 static struct fuzz_totals *totals;
 
-/* ---- seeded randomness (splitmix64) ---- */
-
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rng_next(struct rng *r)
-{
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in [lo, hi]. */
-static uint32_t rng_range(struct rng *r, uint32_t lo, uint32_t hi)
-{
-	return lo + rng_next(r) % ((uint64_t)hi - lo + 1);
-}
-
-static int rng_chance(struct rng *r, int percent)
-{
-	return (int)(rng_next(r) % 100) < percent;
-}
-
-static void rng_fill(struct rng *r, void *buf, size_t len)
-{
-	unsigned char *p = buf;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = rng_next(r);
-}
+/* ---- seeded randomness (struct rng: kto_test.h) ---- */
 
 /* One stream per (seed, test, variant), so each reproduces alone. */
 static void rng_init(struct rng *r, const char *test, uint16_t version,
@@ -496,7 +471,7 @@ static void read_some(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(fuzz, valid_stream, 600)
 {
 	int tls13 = variant->version == TLS_1_3_VERSION;
-	long target = STREAM_RECORDS * fuzz_scale, done = 0;
+	long target = scaled(STREAM_RECORDS), done = 0;
 	struct rng *rng = &self->rng;
 	int again;
 
@@ -601,7 +576,7 @@ static void split_one(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(fuzz, split_every_offset, 600)
 {
 	int tls13 = variant->version == TLS_1_3_VERSION;
-	int i, n_small = SPLIT_SMALL * fuzz_scale, n_big = SPLIT_BIG * fuzz_scale;
+	int i, n_small = scaled(SPLIT_SMALL), n_big = scaled(SPLIT_BIG);
 	size_t off;
 	long recs = 0;
 
@@ -878,7 +853,7 @@ static void kill_case(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(fuzz, stream_killers, 600)
 {
-	int i, cases = KILL_CASES * fuzz_scale;
+	int i, cases = scaled(KILL_CASES);
 
 	/* Every kind once first, then at random. */
 	for (i = 0; i < cases; i++) {
@@ -902,18 +877,18 @@ static void parse_args(int *argc, char **argv)
 		fuzz_seed = strtoull(env, NULL, 0);
 	env = getenv("KTO_FUZZ_SCALE");
 	if (env && *env)
-		fuzz_scale = strtol(env, NULL, 0);
+		fuzz_scale = strtod(env, NULL);
 	for (i = j = 1; i < *argc; i++) {
 		if (!strncmp(argv[i], "--seed=", 7))
 			fuzz_seed = strtoull(argv[i] + 7, NULL, 0);
 		else if (!strncmp(argv[i], "--scale=", 8))
-			fuzz_scale = strtol(argv[i] + 8, NULL, 0);
+			fuzz_scale = strtod(argv[i] + 8, NULL);
 		else
 			argv[j++] = argv[i];
 	}
 	argv[j] = NULL;
 	*argc = j;
-	if (fuzz_scale < 1)
+	if (!(fuzz_scale > 0))
 		fuzz_scale = 1;
 }
 
@@ -941,7 +916,7 @@ int main(int argc, char **argv)
 		perror("mmap");
 		return 1;
 	}
-	printf("# fuzz: seed=%llu scale=%ld (reproduce: ./fuzz --seed=%llu --scale=%ld)\n",
+	printf("# fuzz: seed=%llu scale=%g (reproduce: ./fuzz --seed=%llu --scale=%g)\n",
 	       (unsigned long long)fuzz_seed, fuzz_scale,
 	       (unsigned long long)fuzz_seed, fuzz_scale);
 	fflush(stdout);

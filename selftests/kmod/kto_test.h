@@ -57,6 +57,40 @@ static inline int kto_intree(void)
 			SKIP(return, "module only: %s", why);		\
 	} while (0)
 
+/* Seeded randomness for the fuzzers (splitmix64): one seed replays a run. */
+struct rng {
+	uint64_t s;
+};
+
+static inline uint64_t rng_next(struct rng *r)
+{
+	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [lo, hi]. */
+static inline uint32_t rng_range(struct rng *r, uint32_t lo, uint32_t hi)
+{
+	return lo + rng_next(r) % ((uint64_t)hi - lo + 1);
+}
+
+static inline int rng_chance(struct rng *r, int percent)
+{
+	return (int)(rng_next(r) % 100) < percent;
+}
+
+static inline void rng_fill(struct rng *r, void *buf, size_t len)
+{
+	unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = rng_next(r);
+}
+
 /* Key material as setsockopt(SOL_TLS, TLS_TX/TLS_RX) takes it. */
 union kto_keys {
 	struct tls_crypto_info info;
@@ -80,6 +114,21 @@ static inline socklen_t kto_keys_len(uint16_t cipher)
 		return sizeof(struct tls12_crypto_info_chacha20_poly1305);
 	}
 	return 0;
+}
+
+/* Where a cipher's crypto_info keeps the record sequence number. */
+static inline unsigned char *kto_keys_rec_seq(union kto_keys *k)
+{
+	switch (k->info.cipher_type) {
+	case TLS_CIPHER_AES_GCM_256:
+		return k->gcm256.rec_seq;
+	case TLS_CIPHER_AES_CCM_128:
+		return k->ccm128.rec_seq;
+	case TLS_CIPHER_CHACHA20_POLY1305:
+		return k->chacha.rec_seq;
+	default:
+		return k->gcm128.rec_seq;
+	}
 }
 
 /*

@@ -9,10 +9,6 @@
 #include "kselftest_harness.h"
 #include "kto_test.h"
 
-#ifndef TLS_TX_MAX_PAYLOAD_LEN
-#define TLS_TX_MAX_PAYLOAD_LEN 5
-#endif
-
 FIXTURE(limit)
 {
 	int tx, tap;	/* tx has TLS_TX; tap reads the wire */

@@ -22,20 +22,7 @@ static void keys_new(union kto_keys *k, uint16_t version, uint16_t cipher)
 		abort();
 	k->info.version = version;
 	k->info.cipher_type = cipher;
-	switch (cipher) {
-	case TLS_CIPHER_AES_GCM_256:
-		memset(k->gcm256.rec_seq, 0, 8);
-		break;
-	case TLS_CIPHER_AES_CCM_128:
-		memset(k->ccm128.rec_seq, 0, 8);
-		break;
-	case TLS_CIPHER_CHACHA20_POLY1305:
-		memset(k->chacha.rec_seq, 0, 8);
-		break;
-	default:
-		memset(k->gcm128.rec_seq, 0, 8);
-		break;
-	}
+	memset(kto_keys_rec_seq(k), 0, 8);
 }
 
 static int set_key(int fd, int dir, const union kto_keys *k)
@@ -184,20 +171,6 @@ TEST_F(rekey, many_updates_both_ways)
 	}
 }
 
-static unsigned char *keys_seq(union kto_keys *k)
-{
-	switch (k->info.cipher_type) {
-	case TLS_CIPHER_AES_GCM_256:
-		return k->gcm256.rec_seq;
-	case TLS_CIPHER_AES_CCM_128:
-		return k->ccm128.rec_seq;
-	case TLS_CIPHER_CHACHA20_POLY1305:
-		return k->chacha.rec_seq;
-	default:
-		return k->gcm128.rec_seq;
-	}
-}
-
 /* getsockopt returns the new key, with the new record sequence. */
 TEST_F(rekey, getsockopt_new_key)
 {
@@ -211,7 +184,7 @@ TEST_F(rekey, getsockopt_new_key)
 
 	/* Two records ("after", "x") went out under the new key. */
 	want = self->c2s;
-	keys_seq(&want)[7] = 2;
+	kto_keys_rec_seq(&want)[7] = 2;
 	ASSERT_EQ(getsockopt(self->c, SOL_TLS, TLS_TX, &got, &len), 0);
 	EXPECT_EQ(len, kto_keys_len(variant->cipher));
 	EXPECT_EQ(memcmp(&got, &want, len), 0);
