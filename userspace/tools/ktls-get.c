@@ -314,24 +314,21 @@ static void commit_output(void)
 	out.tmp[0] = 0;
 }
 
-static void load_session(struct ktlsh_conn *conn, const char *path)
+/* --sess-in: the saved session's bytes (none yet is no error: a full handshake). */
+static ssize_t load_session(const char *path, unsigned char *der, size_t len)
 {
-	static unsigned char der[65536];
-	struct ktlsh_err err;
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return;		/* nothing saved yet: a full handshake */
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	if (fd < 0)
 		fail(EXIT_USAGE, "--sess-in '%s': %s", path, strerror(errno));
-	}
-	n = read(fd, der, sizeof(der));
+	n = read(fd, der, len);
+	if (n < 0)
+		fail(EXIT_USAGE, "--sess-in '%s': %s", path, strerror(errno));
 	close(fd);
-	if (n <= 0)
-		return;
-	if (ktlsh_conn_resume(conn, der, n, &err))
-		tool_warn("--sess-in '%s' not used: %s", path, err.msg);
+	return n;
 }
 
 static void save_session(struct ktlsh_conn *conn, const char *path)
@@ -359,9 +356,9 @@ static void save_session(struct ktlsh_conn *conn, const char *path)
 	}
 }
 
-/* The handshake, step by step, with the session offered first. */
+/* The handshake, with a saved session offered first. */
 static struct ktlsh_conn *handshake(struct ktlsh_ctx *ctx, int fd, const struct url *u,
-				    const char *sess_in)
+				    const unsigned char *der, size_t der_len)
 {
 	struct ktlsh_conn *conn;
 	struct ktlsh_err err;
@@ -369,8 +366,8 @@ static struct ktlsh_conn *handshake(struct ktlsh_ctx *ctx, int fd, const struct 
 
 	if (ktlsh_conn_new(ctx, fd, u->host, &conn, &err))
 		fail(status_of(&err), "%s", err.msg);
-	if (sess_in)
-		load_session(conn, sess_in);
+	if (der_len && ktlsh_conn_resume(conn, der, der_len, &err))
+		tool_warn("--sess-in: not used: %s", err.msg);
 	/* A blocking socket: each wait is bounded by the SO_RCVTIMEO/SO_SNDTIMEO of dial(). */
 	rc = ktlsh_handshake(conn, &err);
 	if (!rc)
@@ -410,6 +407,8 @@ int main(int argc, char **argv)
 	};
 	const struct tool tool = { "ktls-get", "[options] https://HOST[:PORT]/PATH", opts, epilog };
 	static char buf[65536];
+	static unsigned char der[65536];
+	ssize_t der_len = 0;
 	struct ktlsh_ctx *ctx;
 	struct ktlsh_conn *conn;
 	struct ktlsh_err err;
@@ -438,6 +437,8 @@ int main(int argc, char **argv)
 		if (inet_pton(AF_INET, addr, a) != 1 && inet_pton(AF_INET6, addr, a) != 1)
 			tool_usage_error("--connect takes an IPv4 or IPv6 address, not '%s'", addr);
 	}
+	if (sess_in)
+		der_len = load_session(sess_in, der, sizeof(der));
 	signal(SIGPIPE, SIG_IGN);
 
 	if (ktlsh_ctx_new(&cfg, &ctx, &err))
@@ -445,7 +446,7 @@ int main(int argc, char **argv)
 	/* Before connecting: a name that cannot be written fails without a request. */
 	open_output(o);
 	fd = dial(&u, addr, timeout_s);
-	conn = handshake(ctx, fd, &u, sess_in);
+	conn = handshake(ctx, fd, &u, der, der_len);
 	if (verbose) {
 		snprintf(line, sizeof(line), ", max_fragment_length %d",
 			 ktlsh_conn_max_fragment(conn));

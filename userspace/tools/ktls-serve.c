@@ -6,12 +6,15 @@
  * module's TLS_TX. With --userspace the records stay in OpenSSL, for
  * comparison.
  *
- * Processes: the master binds one SO_REUSEPORT listening socket per
- * worker, drops root if asked (--user), forks the workers (default one
- * per CPU) and restarts one that dies. Each worker is one epoll loop over
- * nonblocking sockets, with at most --max-conns connections (it stops
- * accepting at the cap, like nginx's worker_connections; the kernel keeps
- * the rest in the listen queue).
+ * Processes: the master binds the listening socket, drops root if asked
+ * (--user), forks the workers (default one per CPU) and restarts one that
+ * dies. Each worker is one epoll loop over nonblocking sockets, with at
+ * most --max-conns connections (it stops accepting at the cap, like
+ * nginx's worker_connections; the kernel keeps the rest in the listen
+ * queue). The workers share the listening socket with EPOLLEXCLUSIVE, so
+ * a connection wakes one worker, an idle one first, and each takes a few
+ * at a time; one socket, not one per worker with SO_REUSEPORT, so that a
+ * second server on the same port fails to start instead of sharing it.
  *
  * Time: every connection has one deadline at a time, checked twice a
  * second whatever the client does: the handshake (--handshake-timeout),
@@ -63,6 +66,7 @@
 #define SEND_SLICE	(256 * 1024)	/* file bytes per connection per loop turn */
 #define IN_FIRST	2048		/* the input buffer grows from this to a head's limit */
 #define MAX_WORKERS	256
+#define ACCEPT_BATCH	16		/* per wakeup: leave some to the other workers */
 
 static struct settings {
 	long workers, max_conns;
@@ -133,7 +137,8 @@ struct conn {
 	size_t out_len, out_off;
 	int file;
 	long long file_off, file_left;
-	char target[256];	/* for the log */
+	char target[256];	/* for the log, as sent (escaped when logged) */
+	size_t target_len;
 	char method[16];
 	int status;
 };
@@ -171,7 +176,7 @@ static void watch(struct conn *c, uint32_t events)
 
 static void listen_on(int on)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL };
 
 	if (on == L.listening)
 		return;
@@ -290,15 +295,23 @@ none:
 	return -404;
 }
 
+/* What the client asked for, safe to log: control bytes escaped, cut to fit. */
+static const char *target(const struct conn *c)
+{
+	static char t[200];
+
+	return tool_escape(t, sizeof(t), c->target, c->target_len);
+}
+
 static void log_request(struct conn *c, long long bytes)
 {
-	char m[40], t[200];
+	char m[40];
 
 	if (!S.verbose)
 		return;
 	logmsg("%s %s %s -> %d (%lld bytes)", c->peer,
-	       tool_escape(m, sizeof(m), c->method, strlen(c->method)),
-	       tool_escape(t, sizeof(t), c->target, strlen(c->target)), c->status, bytes);
+	       tool_escape(m, sizeof(m), c->method, strlen(c->method)), target(c), c->status,
+	       bytes);
 }
 
 /* A whole request head (hl bytes, or minus a status for a bad one) in c->in. */
@@ -317,7 +330,8 @@ static void handle_request(struct conn *c, int hl)
 	c->st = C_SEND;
 	if (hl < 0) {
 		snprintf(c->method, sizeof(c->method), "?");
-		tool_escape(c->target, sizeof(c->target), c->in, c->have < 40 ? c->have : 40);
+		c->target_len = c->have < 48 ? c->have : 48;
+		memcpy(c->target, c->in, c->target_len);
 		c->close_after = c->linger = 1;
 		answer_error(c, -hl, 0, NULL);
 		c->have = 0;
@@ -327,7 +341,8 @@ static void handle_request(struct conn *c, int hl)
 	memmove(c->in, c->in + hl, c->have - hl);
 	c->have -= hl;
 	snprintf(c->method, sizeof(c->method), "%s", *r.method ? r.method : "?");
-	snprintf(c->target, sizeof(c->target), "%s", r.target);
+	c->target_len = strlen(r.target);
+	memcpy(c->target, r.target, c->target_len + 1);
 	c->close_after = !r.keep_alive || c->peer_eof || c->requests >= S.keepalive_requests ||
 			 status == 400 || status == 414 || status == 505;
 	c->linger = r.has_body || status == 400 || status == 414;
@@ -463,7 +478,7 @@ static int send_answer(struct conn *c)
 		if (n == KTLSH_WANT_WRITE)
 			return n;
 		if (n < 0) {
-			logmsg("%s: sending the answer to %s: %s", c->peer, c->target, err.msg);
+			logmsg("%s: sending the answer to %s: %s", c->peer, target(c), err.msg);
 			return -1;
 		}
 		c->out_off += n;
@@ -475,7 +490,7 @@ static int send_answer(struct conn *c)
 		if (n == KTLSH_WANT_WRITE)
 			return n;
 		if (n < 0) {
-			logmsg("%s: sending %s: %s", c->peer, c->target, err.msg);
+			logmsg("%s: sending %s: %s", c->peer, target(c), err.msg);
 			return -1;
 		}
 		c->file_off += n;
@@ -490,43 +505,15 @@ static int send_answer(struct conn *c)
 	return 0;
 }
 
-static void expire(struct conn *c)
+/*
+ * Close with a reset, not a FIN behind data the client does not read: the
+ * kernel would keep that data, and the socket, for minutes.
+ */
+static void reset(struct conn *c)
 {
-	switch (c->st) {
-	case C_HANDSHAKE:
-		logmsg("%s: no TLS handshake within %ld s, closing", c->peer, S.handshake_s);
-		conn_free(c, 0);
-		return;
-	case C_HEAD:
-		if (c->have) {
-			logmsg("%s: request not complete within %ld s (%zu bytes) -> 408", c->peer,
-			       S.request_s, c->have);
-			snprintf(c->method, sizeof(c->method), "?");
-			c->close_after = 1;
-			answer_error(c, 408, 0, NULL);
-			c->file = -1;
-			c->file_left = 0;
-			c->have = 0;
-			c->st = C_SEND;
-			c->linger = 1;
-			c->deadline = now_ms() + LINGER_MS;
-			return;
-		}
-		if (S.verbose)
-			logmsg("%s: idle for %ld s, closing", c->peer,
-			       c->requests ? S.keepalive_s : S.request_s);
-		begin_close(c, 0);
-		return;
-	case C_SEND:
-		logmsg("%s: %s not sent within its deadline (the client reads too slowly), "
-		       "closing", c->peer, c->target);
-		conn_free(c, 0);
-		return;
-	case C_SHUTDOWN:
-	case C_LINGER:
-		conn_free(c, 0);
-		return;
-	}
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
 /* Take the connection as far as the socket lets it go. */
@@ -633,6 +620,49 @@ static void drive(struct conn *c)
 	}
 }
 
+static void expire(struct conn *c)
+{
+	switch (c->st) {
+	case C_HANDSHAKE:
+		logmsg("%s: no TLS handshake within %ld s, closing", c->peer, S.handshake_s);
+		conn_free(c, 0);
+		return;
+	case C_HEAD:
+		if (c->have) {
+			logmsg("%s: request not complete within %ld s (%zu bytes) -> 408", c->peer,
+			       S.request_s, c->have);
+			snprintf(c->method, sizeof(c->method), "?");
+			c->target_len = 0;
+			c->close_after = 1;
+			answer_error(c, 408, 0, NULL);
+			c->file = -1;
+			c->file_left = 0;
+			c->have = 0;
+			c->st = C_SEND;
+			c->linger = 1;
+			c->deadline = now_ms() + LINGER_MS;
+			drive(c);
+			return;
+		}
+		if (S.verbose)
+			logmsg("%s: idle for %ld s, closing", c->peer,
+			       c->requests ? S.keepalive_s : S.request_s);
+		begin_close(c, 0);
+		drive(c);
+		return;
+	case C_SEND:
+		logmsg("%s: %s not sent within its deadline (the client reads too slowly), "
+		       "closing", c->peer, target(c));
+		reset(c);
+		conn_free(c, 0);
+		return;
+	case C_SHUTDOWN:
+	case C_LINGER:
+		conn_free(c, 0);
+		return;
+	}
+}
+
 static void on_event(struct conn *c, uint32_t events)
 {
 	/* While an answer goes out, what the client sends is read into c->in. */
@@ -670,7 +700,7 @@ static void accept_some(void)
 	struct conn *c;
 	int fd, slot, i;
 
-	for (i = 0; i < 64 && L.nconns < S.max_conns; i++) {
+	for (i = 0; i < ACCEPT_BATCH && L.nconns < S.max_conns; i++) {
 		sl = sizeof(ss);
 		fd = accept4(L.listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -776,14 +806,14 @@ static void __attribute__((noreturn)) worker(int listen_fd)
 	_exit(0);
 }
 
-/* The listening sockets, one per worker (SO_REUSEPORT), bound before root is dropped. */
-static void bind_all(const char *addr, long port, int *fds, long n)
+/* The listening socket, bound before root is dropped. */
+static int bind_one(const char *addr, long port)
 {
 	struct sockaddr_storage ss = { 0 };
 	struct sockaddr_in *s4 = (void *)&ss;
 	struct sockaddr_in6 *s6 = (void *)&ss;
+	int one = 1, zero = 0, fam, fd;
 	socklen_t sl;
-	int one = 1, zero = 0, i, fam;
 
 	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
 		fam = AF_INET;
@@ -798,23 +828,20 @@ static void bind_all(const char *addr, long port, int *fds, long n)
 	} else {
 		tool_usage_error("--addr takes an IPv4 or IPv6 address, not '%s'", addr);
 	}
-	for (i = 0; i < n; i++) {
-		fds[i] = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fds[i] < 0)
-			tool_die(1, "socket: %s", strerror(errno));
-		setsockopt(fds[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (setsockopt(fds[i], SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
-			tool_die(1, "SO_REUSEPORT: %s", strerror(errno));
-		/* "::" takes IPv4 clients too. */
-		if (fam == AF_INET6)
-			setsockopt(fds[i], IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-		if (bind(fds[i], (struct sockaddr *)&ss, sl))
-			tool_die(1, "cannot listen on %s port %ld: %s", addr, port,
-				 errno == EADDRINUSE ? "the port is in use by another program" :
-				 strerror(errno));
-		if (listen(fds[i], 4096))
-			tool_die(1, "listen: %s", strerror(errno));
-	}
+	fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		tool_die(1, "socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* "::" takes IPv4 clients too. */
+	if (fam == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, (struct sockaddr *)&ss, sl))
+		tool_die(1, "cannot listen on %s port %ld: %s", addr, port,
+			 errno == EADDRINUSE ? "the port is in use by another program" :
+			 strerror(errno));
+	if (listen(fd, 4096))
+		tool_die(1, "listen: %s", strerror(errno));
+	return fd;
 }
 
 /* Enough descriptors for every connection and its file, in every worker. */
@@ -860,10 +887,9 @@ static void drop_root(const char *user)
 		tool_die(1, "--user %s: root could be regained", user);
 }
 
-static pid_t start_worker(int fd, int *fds, long n)
+static pid_t start_worker(int fd)
 {
 	pid_t pid = fork();
-	long i;
 
 	if (pid)
 		return pid;
@@ -871,9 +897,6 @@ static pid_t start_worker(int fd, int *fds, long n)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() == 1)
 		_exit(0);
-	for (i = 0; i < n; i++)
-		if (fds[i] != fd)
-			close(fds[i]);
 	worker(fd);
 }
 
@@ -887,7 +910,7 @@ static void on_master_signal(int sig)
 		got_term = 1;
 }
 
-static int __attribute__((noreturn)) supervise(int *fds, long n)
+static int __attribute__((noreturn)) supervise(int fd, long n)
 {
 	static pid_t pids[MAX_WORKERS];
 	static long long started[MAX_WORKERS];
@@ -906,7 +929,7 @@ static int __attribute__((noreturn)) supervise(int *fds, long n)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	for (i = 0; i < n; i++) {
-		pids[i] = start_worker(fds[i], fds, n);
+		pids[i] = start_worker(fd);
 		started[i] = now_ms();
 		if (pids[i] < 0)
 			tool_die(1, "fork: %s", strerror(errno));
@@ -934,7 +957,7 @@ static int __attribute__((noreturn)) supervise(int *fds, long n)
 			/* One that dies at once would otherwise be restarted in a loop. */
 			if (now_ms() - started[i] < 1000)
 				sleep(1);
-			pids[i] = start_worker(fds[i], fds, n);
+			pids[i] = start_worker(fd);
 			started[i] = now_ms();
 		}
 	}
@@ -959,7 +982,6 @@ static const char epilog[] =
 
 int main(int argc, char **argv)
 {
-	static int fds[MAX_WORKERS];
 	struct ktlsh_config cfg = { .role = KTLSH_SERVER };
 	const char *pos[1], *addr = "127.0.0.1", *client_ca = NULL, *user = NULL;
 	long port = 4433, workers = 0, max_conns = 0;
@@ -1001,6 +1023,7 @@ int main(int argc, char **argv)
 	const struct tool tool = { "ktls-serve", "--cert FILE --key FILE [options] DIR", opts,
 				   epilog };
 	struct ktlsh_err err;
+	int fd;
 
 	if (!tool_parse(&tool, argc, argv, pos, 1))
 		tool_usage_error("no directory to serve");
@@ -1024,7 +1047,7 @@ int main(int argc, char **argv)
 	S.root = open(pos[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (S.root < 0 || access(pos[0], R_OK | X_OK))
 		tool_die(1, "cannot serve '%s': %s", pos[0], strerror(errno));
-	bind_all(addr, port, fds, S.workers);
+	fd = bind_one(addr, port);
 	fd_limit(max_conns != 0);
 	if (user)
 		drop_root(user);
@@ -1033,5 +1056,5 @@ int main(int argc, char **argv)
 		strchr(addr, ':') ? "]" : "", port, S.workers, S.workers > 1 ? "s" : "",
 		S.max_conns, cfg.userspace ? "in userspace OpenSSL (--userspace)" :
 		"through the kernel module");
-	supervise(fds, S.workers);
+	supervise(fd, S.workers);
 }
