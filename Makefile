@@ -25,6 +25,7 @@ KMOD_TESTS := $(patsubst selftests/kmod/%.c,$(TEST_BIN)/%,$(wildcard selftests/k
 LINES := 6.1 6.12
 
 .PHONY: all module modules-all userspace tests tests-helper unit deps check soak demo bench profile style clean help \
+	install uninstall loadtest \
 	$(addprefix module-,$(LINES))
 
 all: module userspace tests
@@ -33,6 +34,9 @@ help:
 	@echo "make            build the module (KDIR=...) and the userspace programs"
 	@echo "make check      install deps, build, run every selftest in the VM on 6.1 and 6.12"
 	@echo "make unit       build and run the host-side unit tests (no VM)"
+	@echo "make install    libktlsh (.so and .a), ktlsh.h, ktlsh.pc, the tools, man pages"
+	@echo "                (PREFIX=/usr/local, DESTDIR=); make uninstall"
+	@echo "make loadtest   wrk and abusive clients against ktls-serve (and nginx) in the VM"
 	@echo "make tests-helper  the handshake helper and HTTPS tools tests in the VM (LINE=6.1|6.12)"
 	@echo "make soak       a long fuzz and stress run in the VM (SOAK_SCALE, SOAK_SEED, LINE)"
 	@echo "make demo       boot the VM, load the module and show it at work"
@@ -216,10 +220,20 @@ $(UNIT_BIN)/tlsrec_test: selftests/lib/tlsrec_test.c $(TLSREC) $(KSFT_DIR)/kself
 	$(CC) $(USER_CFLAGS) -isystem $(KSFT_DIR) -Iselftests/lib \
 		-o $@ $< selftests/lib/tlsrec.c -lcrypto
 
-tests: $(KMOD_TESTS) $(UNIT_BIN)/tlsrec_test
+# The tools' HTTP parsing and log escaping, on the host.
+$(UNIT_BIN)/http_test: selftests/unit/http_test.c $(TOOL_COMMON) $(TOOL_HDRS) \
+		$(KSFT_DIR)/kselftest_harness.h
+	@mkdir -p $(UNIT_BIN)
+	$(CC) $(USER_CFLAGS) -isystem $(KSFT_DIR) -Iuserspace/include -Iuserspace/tools \
+		-o $@ $< $(TOOL_COMMON)
 
-unit: $(UNIT_BIN)/tlsrec_test
-	$<
+UNIT_TESTS := $(UNIT_BIN)/tlsrec_test $(UNIT_BIN)/http_test
+
+tests: $(KMOD_TESTS) $(UNIT_TESTS)
+
+# Host-side unit tests: the record codec, HTTP parsing, make install.
+unit: $(UNIT_TESTS)
+	@$(TOP)/selftests/unit/run
 
 # DKMS: the module rebuilt for every installed kernel that has headers.
 DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' $(TOP)/dkms.conf)

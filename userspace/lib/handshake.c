@@ -248,6 +248,12 @@ static int step(struct ktlsh_conn *conn, struct ktlsh_err *err)
 		 * connection keeps none of its memory.
 		 */
 		if (conn->ctx->cfg.role == KTLSH_SERVER) {
+			/*
+			 * As if shut down cleanly: OpenSSL drops from its cache
+			 * the session of a connection freed without it, and the
+			 * module, not OpenSSL, will see this one close.
+			 */
+			SSL_set_shutdown(conn->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 			SSL_free(conn->ssl);
 			conn->ssl = NULL;
 		}

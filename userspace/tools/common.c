@@ -146,40 +146,49 @@ int tool_parse(const struct tool *t, int argc, char **argv, const char **pos, in
 	return n;
 }
 
-char *tool_escape(char *out, size_t out_len, const void *in, size_t in_len)
+/* The escaped form of one byte into piece (at most 4 bytes): its length. */
+static size_t escape_byte(unsigned char ch, char *piece)
 {
 	static const char hex[] = "0123456789abcdef";
+
+	if (ch == '\\' || ch == '"') {
+		piece[0] = '\\';
+		piece[1] = ch;
+		return 2;
+	}
+	if (ch >= 0x20 && ch < 0x7f) {
+		piece[0] = ch;
+		return 1;
+	}
+	piece[0] = '\\';
+	piece[1] = 'x';
+	piece[2] = hex[ch >> 4];
+	piece[3] = hex[ch & 15];
+	return 4;
+}
+
+char *tool_escape(char *out, size_t out_len, const void *in, size_t in_len)
+{
 	const unsigned char *p = in;
-	size_t o = 0, i;
+	size_t o = 0, i, need = 0, pl, room;
+	char piece[4];
 
+	for (i = 0; i < in_len; i++)
+		need += escape_byte(p[i], piece);
+	/* All of it if it fits; else as much as leaves room for "..." */
+	room = need < out_len ? out_len : out_len > 3 ? out_len - 3 : 0;
 	for (i = 0; i < in_len; i++) {
-		unsigned char ch = p[i];
-		char piece[5];
-		size_t pl;
-
-		if (ch == '\\' || ch == '"') {
-			piece[0] = '\\';
-			piece[1] = ch;
-			pl = 2;
-		} else if (ch >= 0x20 && ch < 0x7f) {
-			piece[0] = ch;
-			pl = 1;
-		} else {
-			piece[0] = '\\';
-			piece[1] = 'x';
-			piece[2] = hex[ch >> 4];
-			piece[3] = hex[ch & 15];
-			pl = 4;
-		}
-		if (o + pl + 1 > out_len || (i + 1 < in_len && o + pl + 4 > out_len)) {
-			/* no room for this and what follows: end with "..." if it fits */
-			if (o + 4 <= out_len)
-				memcpy(out + o, "...", 3), o += 3;
+		pl = escape_byte(p[i], piece);
+		if (o + pl + 1 > room)
 			break;
-		}
 		memcpy(out + o, piece, pl);
 		o += pl;
 	}
-	out[o] = 0;
+	if (i < in_len && o + 4 <= out_len) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	if (out_len)
+		out[o] = 0;
 	return out;
 }
