@@ -13,10 +13,11 @@
  * all, and prints one line: how many connected, finished the handshake,
  * were closed by the server, and when (seconds after they connected,
  * first and last). With --ready FILE, FILE is created once every
- * connection is up (handshake done where there is one).
+ * connection is up (handshake done where there is one); --up-only 1 stops
+ * there (to time the handshakes).
  *
  * usage: loadpeer --port N --mode M --conns N [--hold S] [--every S]
- *                 [--path P] [--ready FILE]
+ *                 [--path P] [--ready FILE] [--up-only 1]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +42,7 @@ struct peer {
 	SSL *ssl;
 	int up;			/* connected, handshake done where there is one */
 	int closed;		/* by the server */
-	double t_up, t_closed, t_next;
+	double t_conn, t_up, t_closed, t_next;	/* connect(2) called, up, closed */
 	size_t sent;		/* slowloris: bytes of the head sent */
 };
 
@@ -94,7 +96,15 @@ static void readable(struct peer *p)
 		closed(p);
 }
 
-static void step(struct peer *p, const char *path)
+/* Wait for what the connection needs next, and nothing else (no busy loop). */
+static void watch(int ep, struct peer *p, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = p };
+
+	epoll_ctl(ep, EPOLL_CTL_MOD, p->fd, &ev);
+}
+
+static void step(int ep, struct peer *p, const char *path)
 {
 	char req[512];
 	int r, len;
@@ -104,7 +114,11 @@ static void step(struct peer *p, const char *path)
 	r = SSL_connect(p->ssl);
 	if (r != 1) {
 		r = SSL_get_error(p->ssl, r);
-		if (r != SSL_ERROR_WANT_READ && r != SSL_ERROR_WANT_WRITE)
+		if (r == SSL_ERROR_WANT_READ)
+			watch(ep, p, EPOLLIN | EPOLLRDHUP);
+		else if (r == SSL_ERROR_WANT_WRITE)
+			watch(ep, p, EPOLLOUT);
+		else
 			closed(p);
 		ERR_clear_error();
 		return;
@@ -116,6 +130,8 @@ static void step(struct peer *p, const char *path)
 		if (SSL_write(p->ssl, req, len) != len)
 			closed(p);
 	}
+	/* A zero-window reader must not be woken by the data it does not read. */
+	watch(ep, p, mode == ZEROWIN ? EPOLLRDHUP : EPOLLIN | EPOLLRDHUP);
 }
 
 static void trickle(struct peer *p, double every)
@@ -156,7 +172,7 @@ int main(int argc, char **argv)
 	double hold = 60, every = 1, first = -1, last = -1;
 	long n = 0, i, up = 0, nclosed = 0;
 	struct epoll_event ev, evs[256];
-	int ep, k, port = 0, ready_done = 0, small = 4096;
+	int ep, k, port = 0, ready_done = 0, small = 4096, up_only = 0;
 	struct rlimit rl;
 	struct peer *ps;
 	SSL_CTX *ctx;
@@ -179,6 +195,8 @@ int main(int argc, char **argv)
 			path = v;
 		else if (!strcmp(a, "--ready"))
 			ready = v;
+		else if (!strcmp(a, "--up-only"))
+			up_only = atoi(v);
 		else
 			break;
 	}
@@ -194,6 +212,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "loadpeer: unknown mode '%s'\n", mname);
 		return 2;
 	}
+	signal(SIGPIPE, SIG_IGN);	/* a server that closes is what is measured */
 	if (mode == TARPIT)
 		tarpit(port, hold);
 	if (n < 1) {
@@ -228,9 +247,10 @@ int main(int argc, char **argv)
 			fail("socket");
 		if (mode == ZEROWIN)
 			setsockopt(p->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+		p->t_conn = now();
 		if (connect(p->fd, (struct sockaddr *)&sin, sizeof(sin)) && errno != EINPROGRESS)
 			fail("connect");
-		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+		ev.events = EPOLLOUT;	/* connected */
 		ev.data.ptr = p;
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, p->fd, &ev))
 			fail("epoll");
@@ -256,19 +276,14 @@ int main(int argc, char **argv)
 					if (send(p->fd, junk, sizeof(junk), MSG_NOSIGNAL) < 0)
 						closed(p);
 				}
+				watch(ep, p, EPOLLIN | EPOLLRDHUP);
 			}
-			step(p, path);
+			step(ep, p, path);
 			/* A zero-window reader reads nothing: it sees the server's reset only. */
 			if (mode == ZEROWIN && p->up && (evs[i].events & (EPOLLHUP | EPOLLERR)))
 				closed(p);
 			if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 				readable(p);
-			if (p->up && (evs[i].events & EPOLLOUT)) {
-				/* Up: no more EPOLLOUT, which would wake us for ever. */
-				ev.events = EPOLLIN | EPOLLRDHUP;
-				ev.data.ptr = p;
-				epoll_ctl(ep, EPOLL_CTL_MOD, p->fd, &ev);
-			}
 			if (p->closed)
 				epoll_ctl(ep, EPOLL_CTL_DEL, p->fd, NULL);
 		}
@@ -277,6 +292,8 @@ int main(int argc, char **argv)
 			up += ps[i].up;
 			nclosed += ps[i].closed;
 		}
+		if (up_only && up + nclosed >= n)
+			break;
 		if (ready && !ready_done && up == n) {
 			int fd = open(ready, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
@@ -288,7 +305,11 @@ int main(int argc, char **argv)
 	for (i = 0, up = 0; i < n; i++) {
 		up += ps[i].up;
 		if (ps[i].closed) {
-			double t = ps[i].t_closed - (ps[i].up ? ps[i].t_up : 0);
+			/*
+			 * From the handshake's end where there is one (the server's
+			 * request deadline starts there), else from connect(2).
+			 */
+			double t = ps[i].t_closed - (ps[i].ssl && ps[i].up ? ps[i].t_up : ps[i].t_conn);
 
 			if (first < 0 || t < first)
 				first = t;
@@ -297,6 +318,7 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("mode=%s conns=%ld up=%ld closed_by_server=%ld first_close=%.1f last_close=%.1f "
-	       "still_open=%ld\n", mname, n, up, nclosed, first, last, n - nclosed);
+	       "still_open=%ld seconds=%.1f\n", mname, n, up, nclosed, first, last, n - nclosed,
+	       now());
 	return 0;
 }

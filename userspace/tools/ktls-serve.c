@@ -516,6 +516,33 @@ static void reset(struct conn *c)
 	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
+/*
+ * Nothing of OpenSSL is made for a connection until its first bytes come:
+ * a client that connects and says nothing costs the struct conn alone.
+ * 1 once the connection has its ktlsh_conn, 0 to wait, -1 to close.
+ */
+static int first_bytes(struct conn *c)
+{
+	struct ktlsh_err err;
+	char b;
+	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		watch(c, EPOLLIN);
+		return 0;
+	}
+	if (n <= 0) {
+		if (S.verbose)
+			logmsg("%s: closed before the handshake", c->peer);
+		return -1;
+	}
+	if (ktlsh_conn_new(S.ctx, c->fd, NULL, &c->tls, &err)) {
+		logmsg("%s: %s", c->peer, err.msg);
+		return -1;
+	}
+	return 1;
+}
+
 /* Take the connection as far as the socket lets it go. */
 static void drive(struct conn *c)
 {
@@ -527,6 +554,14 @@ static void drive(struct conn *c)
 	for (;;) {
 		switch (c->st) {
 		case C_HANDSHAKE:
+			if (!c->tls) {
+				rc = first_bytes(c);
+				if (rc <= 0) {
+					if (rc)
+						conn_free(c, 0);
+					return;
+				}
+			}
 			rc = ktlsh_handshake(c->tls, &err);
 			if (rc == KTLSH_WANT_READ || rc == KTLSH_WANT_WRITE) {
 				watch(c, rc == KTLSH_WANT_READ ? EPOLLIN : EPOLLOUT);
@@ -694,7 +729,6 @@ static void accept_some(void)
 {
 	static long long emfile_logged;
 	struct sockaddr_storage ss;
-	struct ktlsh_err err;
 	struct epoll_event ev;
 	socklen_t sl;
 	struct conn *c;
@@ -728,17 +762,11 @@ static void accept_some(void)
 		c->st = C_HANDSHAKE;
 		c->deadline = now_ms() + S.handshake_s * 1000LL;
 		peer_name(&ss, c->peer, sizeof(c->peer));
-		if (ktlsh_conn_new(S.ctx, fd, NULL, &c->tls, &err)) {
-			logmsg("%s: %s", c->peer, err.msg);
-			close(fd);
-			free(c);
-			continue;
-		}
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;
 		if (epoll_ctl(L.ep, EPOLL_CTL_ADD, fd, &ev)) {
 			logmsg("%s: epoll: %s", c->peer, strerror(errno));
-			ktlsh_abort(c->tls);
+			close(fd);
 			free(c);
 			continue;
 		}
