@@ -279,6 +279,11 @@ tests-helper: userspace
 demo:
 	@$(TOP)/userspace/tools/demo
 
+# The load test in the VM, ktls-serve and the others side by side (nginx
+# if installed): make loadtest [LINE=6.12] [LOAD_ARGS="--conns 500 --old B"]
+loadtest:
+	@$(TOP)/selftests/load/run $(if $(LINE),--kernel $(LINE)) $(LOAD_ARGS)
+
 # The benchmark in one VM boot (6.12, in-tree kTLS and ours side by side);
 # table and plot into Documentation/. make bench BENCH_ARGS="--quick"
 bench:

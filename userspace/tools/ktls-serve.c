@@ -12,9 +12,13 @@
  * most --max-conns connections (it stops accepting at the cap, like
  * nginx's worker_connections; the kernel keeps the rest in the listen
  * queue). The workers share the listening socket with EPOLLEXCLUSIVE, so
- * a connection wakes one worker, an idle one first, and each takes a few
- * at a time; one socket, not one per worker with SO_REUSEPORT, so that a
- * second server on the same port fails to start instead of sharing it.
+ * a connection wakes one worker, an idle one first; one socket, not one
+ * per worker with SO_REUSEPORT, so that a second server on the same port
+ * fails to start instead of sharing it. An idle worker would take every
+ * connection of a burst (it is back in epoll_wait before their
+ * ClientHellos come), so the workers publish their connection counts in a
+ * shared page, and one with ACCEPT_SLACK more than the least loaded stops
+ * accepting until the next sweep.
  *
  * Time: every connection has one deadline at a time, checked twice a
  * second whatever the client does: the handshake (--handshake-timeout),
@@ -47,7 +51,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -67,9 +73,16 @@
 #define IN_FIRST	2048		/* the input buffer grows from this to a head's limit */
 #define MAX_WORKERS	256
 #define ACCEPT_BATCH	16		/* per wakeup: leave some to the other workers */
+#define ACCEPT_SLACK	4		/* connections above the least loaded worker */
+
+/* Shared by the master and the workers (MAP_SHARED before the fork). */
+struct shared {
+	_Atomic long conns[MAX_WORKERS];	/* -1: no such worker (not running) */
+};
 
 static struct settings {
-	long workers, max_conns;
+	struct shared *shared;
+	long workers, max_conns, me;	/* me: this worker's index */
 	long handshake_s, request_s, keepalive_s, keepalive_requests, min_rate;
 	int verbose, root;
 	struct ktlsh_ctx *ctx;
@@ -185,6 +198,21 @@ static void listen_on(int on)
 	L.listening = on;
 }
 
+/* May this worker accept now: not at its cap, and not far above the others? */
+static int my_turn(void)
+{
+	long i, least = L.nconns, n;
+
+	if (L.nconns >= S.max_conns)
+		return 0;
+	for (i = 0; i < S.workers; i++) {
+		n = atomic_load(&S.shared->conns[i]);
+		if (i != S.me && n >= 0 && n < least)
+			least = n;
+	}
+	return L.nconns <= least + ACCEPT_SLACK;
+}
+
 static void conn_free(struct conn *c, int graceful)
 {
 	struct ktlsh_err err;
@@ -199,10 +227,28 @@ static void conn_free(struct conn *c, int graceful)
 		close(c->fd);
 	L.conns[c->slot] = NULL;
 	L.nconns--;
+	atomic_store(&S.shared->conns[S.me], L.nconns);
 	free(c->in);
 	free(c);
-	if (L.nconns < S.max_conns)
+	if (L.nconns < S.max_conns && my_turn())
 		listen_on(1);
+}
+
+/*
+ * An answer's head and body are two records: without TCP_NODELAY the
+ * body waits behind Nagle for the ACK of the head, a delayed ACK away
+ * (40 ms). TCP_CORK holds both until the answer is all queued.
+ */
+static void set_nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void cork(struct conn *c, int on)
+{
+	setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
 }
 
 /* The client is done with (or for): close_notify, then maybe a lingering read. */
@@ -328,6 +374,7 @@ static void handle_request(struct conn *c, int hl)
 	c->file = -1;
 	c->file_left = 0;
 	c->st = C_SEND;
+	cork(c, 1);
 	if (hl < 0) {
 		snprintf(c->method, sizeof(c->method), "?");
 		c->target_len = c->have < 48 ? c->have : 48;
@@ -502,6 +549,7 @@ static int send_answer(struct conn *c)
 		close(c->file);
 		c->file = -1;
 	}
+	cork(c, 0);
 	return 0;
 }
 
@@ -734,7 +782,7 @@ static void accept_some(void)
 	struct conn *c;
 	int fd, slot, i;
 
-	for (i = 0; i < ACCEPT_BATCH && L.nconns < S.max_conns; i++) {
+	for (i = 0; i < ACCEPT_BATCH && my_turn(); i++) {
 		sl = sizeof(ss);
 		fd = accept4(L.listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -773,9 +821,11 @@ static void accept_some(void)
 		c->events = EPOLLIN;
 		L.conns[slot] = c;
 		L.nconns++;
+		atomic_store(&S.shared->conns[S.me], L.nconns);
+		set_nodelay(fd);
 		drive(c);
 	}
-	if (L.nconns >= S.max_conns)
+	if (!my_turn())
 		listen_on(0);
 }
 
@@ -800,6 +850,7 @@ static void __attribute__((noreturn)) worker(int listen_fd)
 	signal(SIGCHLD, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	L.listen_fd = listen_fd;
+	atomic_store(&S.shared->conns[S.me], 0);
 	L.conns = calloc(S.max_conns, sizeof(*L.conns));
 	L.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (!L.conns || L.ep < 0) {
@@ -823,6 +874,7 @@ static void __attribute__((noreturn)) worker(int listen_fd)
 		now = now_ms();
 		if (now >= next_sweep) {
 			next_sweep = now + SWEEP_MS;
+			listen_on(my_turn());
 			for (i = 0; i < S.max_conns; i++)
 				if (L.conns[i] && now >= L.conns[i]->deadline)
 					expire(L.conns[i]);
@@ -915,12 +967,13 @@ static void drop_root(const char *user)
 		tool_die(1, "--user %s: root could be regained", user);
 }
 
-static pid_t start_worker(int fd)
+static pid_t start_worker(int fd, long index)
 {
 	pid_t pid = fork();
 
 	if (pid)
 		return pid;
+	S.me = index;
 	/* The master's death ends the workers too. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() == 1)
@@ -957,7 +1010,7 @@ static int __attribute__((noreturn)) supervise(int fd, long n)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	for (i = 0; i < n; i++) {
-		pids[i] = start_worker(fd);
+		pids[i] = start_worker(fd, i);
 		started[i] = now_ms();
 		if (pids[i] < 0)
 			tool_die(1, "fork: %s", strerror(errno));
@@ -982,10 +1035,12 @@ static int __attribute__((noreturn)) supervise(int fd, long n)
 			logmsg("worker %d %s %d, starting another", pid,
 			       WIFSIGNALED(status) ? "killed by signal" : "exited with status",
 			       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+			/* Not counted by the others until it runs again. */
+			atomic_store(&S.shared->conns[i], -1);
 			/* One that dies at once would otherwise be restarted in a loop. */
 			if (now_ms() - started[i] < 1000)
 				sleep(1);
-			pids[i] = start_worker(fd);
+			pids[i] = start_worker(fd, i);
 			started[i] = now_ms();
 		}
 	}
@@ -1051,7 +1106,7 @@ int main(int argc, char **argv)
 	const struct tool tool = { "ktls-serve", "--cert FILE --key FILE [options] DIR", opts,
 				   epilog };
 	struct ktlsh_err err;
-	int fd;
+	int fd, i;
 
 	if (!tool_parse(&tool, argc, argv, pos, 1))
 		tool_usage_error("no directory to serve");
@@ -1076,6 +1131,12 @@ int main(int argc, char **argv)
 	if (S.root < 0 || access(pos[0], R_OK | X_OK))
 		tool_die(1, "cannot serve '%s': %s", pos[0], strerror(errno));
 	fd = bind_one(addr, port);
+	S.shared = mmap(NULL, sizeof(*S.shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			-1, 0);
+	if (S.shared == MAP_FAILED)
+		tool_die(1, "mmap: %s", strerror(errno));
+	for (i = 0; i < MAX_WORKERS; i++)
+		atomic_store(&S.shared->conns[i], -1);
 	fd_limit(max_conns != 0);
 	if (user)
 		drop_root(user);
