@@ -153,10 +153,11 @@ int ktlsh_accept(struct ktlsh_ctx *ctx, int fd, struct ktlsh_conn **connp,
  * ktlsh_close or ktlsh_abort close it. ktlsh_handshake does as much of
  * the handshake as the socket allows: 0 when it is done and the keys are
  * installed (then the connection is as ktlsh_connect leaves it),
- * KTLSH_WANT_READ or KTLSH_WANT_WRITE (call again when the socket is
- * ready), or a negative code (then the same one on every later call; end
- * the connection with ktlsh_abort). No timer is kept: the caller bounds
- * the handshake's time.
+ * KTLSH_WANT_READ or KTLSH_WANT_WRITE on a nonblocking socket (call again
+ * when it is ready), or a negative code (then the same one on every later
+ * call; end the connection with ktlsh_abort). On a blocking socket it
+ * waits, as ktlsh_connect does. No timer is kept: the caller bounds the
+ * handshake's time.
  */
 int ktlsh_conn_new(struct ktlsh_ctx *ctx, int fd, const char *host,
 		   struct ktlsh_conn **connp, struct ktlsh_err *err);
@@ -187,7 +188,10 @@ const char *ktlsh_conn_cipher(const struct ktlsh_conn *conn);
 const char *ktlsh_conn_note(const struct ktlsh_conn *conn);
 /* The negotiated max_fragment_length in bytes (records sent carry no more), or 0. */
 int ktlsh_conn_max_fragment(const struct ktlsh_conn *conn);
-/* TLS 1.3 KeyUpdates received from the peer and sent, so far. */
+/*
+ * TLS 1.3 KeyUpdates received from the peer and sent, so far (in OpenSSL,
+ * not offloaded, only those sent with ktlsh_key_update are counted).
+ */
 void ktlsh_conn_key_updates(const struct ktlsh_conn *conn, unsigned long *received,
 			    unsigned long *sent);
 
