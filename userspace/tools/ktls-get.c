@@ -439,6 +439,14 @@ int main(int argc, char **argv)
 	}
 	if (sess_in)
 		der_len = load_session(sess_in, der, sizeof(der));
+	if (sess_out) {
+		char d[PATH_MAX];
+
+		snprintf(d, sizeof(d), "%s", sess_out);
+		if (access(dirname(d), W_OK))
+			fail(EXIT_OUTPUT, "--sess-out '%s': cannot write in its directory: %s",
+			     sess_out, strerror(errno));
+	}
 	signal(SIGPIPE, SIG_IGN);
 
 	if (ktlsh_ctx_new(&cfg, &ctx, &err))
