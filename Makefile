@@ -25,7 +25,8 @@ KMOD_TESTS := $(patsubst selftests/kmod/%.c,$(TEST_BIN)/%,$(wildcard selftests/k
 LINES := 6.1 6.12
 
 .PHONY: all module modules-all userspace tests tests-helper tests-users users-progs unit deps check \
-	check-debug soak demo bench profile style sparse clean help $(addprefix module-,$(LINES) debug)
+	check-debug soak demo bench profile style sparse clean help install uninstall loadtest \
+	$(addprefix module-,$(LINES) debug)
 
 all: module userspace tests
 
@@ -34,6 +35,9 @@ help:
 	@echo "make check      install deps, build, run every selftest in the VM on 6.1 and 6.12"
 	@echo "make check-debug  the kmod selftests and the fuzzers on the debug kernel (KASAN, lockdep, ...)"
 	@echo "make unit       build and run the host-side unit tests (no VM)"
+	@echo "make install    libktlsh (.so and .a), ktlsh.h, ktlsh.pc, the tools, man pages"
+	@echo "                (PREFIX=/usr/local, DESTDIR=); make uninstall"
+	@echo "make loadtest   wrk and abusive clients against ktls-serve (and nginx) in the VM"
 	@echo "make tests-helper  the handshake helper and HTTPS tools tests in the VM (LINE=6.1|6.12)"
 	@echo "make tests-users   nginx, OpenSSL and GnuTLS using the module in the VM (LINE=6.1|6.12)"
 	@echo "make soak       a long fuzz and stress run in the VM (SOAK_SCALE, SOAK_SEED, LINE)"
@@ -72,31 +76,66 @@ $(addprefix module-,$(LINES) debug): module-%: $(KMOD_SRCS)
 modules-all: $(addprefix module-,$(LINES))
 
 USER_BIN := $(BUILD)/userspace
-USER_TOOLS := $(patsubst userspace/tools/%.c,$(USER_BIN)/%,$(wildcard userspace/tools/*.c))
 
-# The handshake helper library (OpenSSL) and the tools built on it.
+# libktlsh, the handshake helper library (OpenSSL): a shared library with a
+# soname, and the static archive of the same (position-independent)
+# objects. Only the ktlsh_* functions of ktlsh.h are exported (ktlsh.map).
+KTLSH_VERSION := 1.0.0
+KTLSH_SONAME := libktlsh.so.1
 KTLSH_HDRS := userspace/include/ktlsh.h userspace/lib/internal.h
 KTLSH_OBJS := $(patsubst userspace/lib/%.c,$(USER_BIN)/lib/%.o,$(wildcard userspace/lib/*.c))
 KTLSH_LIB := $(USER_BIN)/libktlsh.a
-KTLSH_TOOLS := $(USER_BIN)/ktls-serve $(USER_BIN)/ktls-get
+KTLSH_SO := $(USER_BIN)/libktlsh.so.$(KTLSH_VERSION)
+KTLSH_MAP := userspace/lib/ktlsh.map
+OSSL_LIBS := -lssl -lcrypto -lpthread
 
 $(USER_BIN)/lib/%.o: userspace/lib/%.c $(KTLSH_HDRS)
 	@mkdir -p $(USER_BIN)/lib
-	$(CC) $(USER_CFLAGS) -Iuserspace/include -c -o $@ $<
+	$(CC) $(USER_CFLAGS) -fPIC -Iuserspace/include -c -o $@ $<
 
 $(KTLSH_LIB): $(KTLSH_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-# Userspace tools, linked statically so they also run in the test VM.
-$(KTLSH_TOOLS): $(USER_BIN)/%: userspace/tools/%.c $(KTLSH_LIB) userspace/include/ktlsh.h
-	$(CC) $(USER_CFLAGS) -Iuserspace/include -static -o $@ $< $(KTLSH_LIB) \
-		-lssl -lcrypto -lpthread
+$(KTLSH_SO): $(KTLSH_OBJS) $(KTLSH_MAP)
+	$(CC) -shared -Wl,-soname,$(KTLSH_SONAME) -Wl,--version-script,$(KTLSH_MAP) \
+		-Wl,--no-undefined -o $@ $(KTLSH_OBJS) $(OSSL_LIBS)
+	ln -sf $(notdir $@) $(USER_BIN)/$(KTLSH_SONAME)
+	ln -sf $(KTLSH_SONAME) $(USER_BIN)/libktlsh.so
 
-# The helper's test programs (selftests/helper/*.c), on the library.
+# ktls-serve and ktls-get, with what they share (common.c: options, usage,
+# errors; http.c: HTTP parsing, also unit-tested on the host). Linked
+# dynamically against libktlsh.so and Debian's OpenSSL, so its security
+# updates reach them; the copies in build/ find libktlsh next to them
+# ($$ORIGIN), make install links them again without. The VM has no
+# shared OpenSSL of its own: the tests run static copies (build/userspace/static/).
+TOOL_COMMON := userspace/tools/common.c userspace/tools/http.c
+TOOL_HDRS := userspace/tools/common.h userspace/tools/http.h userspace/include/ktlsh.h
+KTLSH_TOOLS := ktls-serve ktls-get
+KTLSH_TOOLS_DYN := $(addprefix $(USER_BIN)/,$(KTLSH_TOOLS))
+KTLSH_TOOLS_STATIC := $(addprefix $(USER_BIN)/static/,$(KTLSH_TOOLS))
+KTLSH_TOOLS_INST := $(addprefix $(USER_BIN)/install/,$(KTLSH_TOOLS))
+TOOL_CFLAGS := $(USER_CFLAGS) -Iuserspace/include -Iuserspace/tools
+
+$(KTLSH_TOOLS_DYN): $(USER_BIN)/%: userspace/tools/%.c $(TOOL_COMMON) $(TOOL_HDRS) $(KTLSH_SO)
+	$(CC) $(TOOL_CFLAGS) -o $@ $< $(TOOL_COMMON) -L$(USER_BIN) -lktlsh $(OSSL_LIBS) \
+		-Wl,-rpath,'$$ORIGIN'
+
+$(KTLSH_TOOLS_INST): $(USER_BIN)/install/%: userspace/tools/%.c $(TOOL_COMMON) $(TOOL_HDRS) \
+		$(KTLSH_SO)
+	@mkdir -p $(USER_BIN)/install
+	$(CC) $(TOOL_CFLAGS) -o $@ $< $(TOOL_COMMON) -L$(USER_BIN) -lktlsh $(OSSL_LIBS)
+
+$(KTLSH_TOOLS_STATIC): $(USER_BIN)/static/%: userspace/tools/%.c $(TOOL_COMMON) $(TOOL_HDRS) \
+		$(KTLSH_LIB)
+	@mkdir -p $(USER_BIN)/static
+	$(CC) $(TOOL_CFLAGS) -static -o $@ $< $(TOOL_COMMON) $(KTLSH_LIB) $(OSSL_LIBS)
+
+# The helper's test programs (selftests/helper/*.c), on the library (some
+# on its internals, to act as a peer that misbehaves), static for the VM.
 HELPER_TESTS := $(patsubst selftests/helper/%.c,$(USER_BIN)/%,$(wildcard selftests/helper/*.c))
-$(HELPER_TESTS): $(USER_BIN)/%: selftests/helper/%.c $(KTLSH_LIB) userspace/include/ktlsh.h
-	$(CC) $(USER_CFLAGS) -Iuserspace/include -static -o $@ $< $(KTLSH_LIB) \
-		-lssl -lcrypto -lpthread
+$(HELPER_TESTS): $(USER_BIN)/%: selftests/helper/%.c $(KTLSH_LIB) $(KTLSH_HDRS)
+	$(CC) $(USER_CFLAGS) -Iuserspace/include -Iuserspace/lib -static -o $@ $< $(KTLSH_LIB) \
+		$(OSSL_LIBS)
 
 # The real-users tests' own programs (selftests/users/*.c), static for the VM.
 USERS_BIN := $(BUILD)/users
@@ -115,11 +154,51 @@ $(USER_BIN)/ktls-bench: userspace/tools/ktls-bench.c $(BENCH_SRCS) userspace/ben
 	$(CC) $(USER_CFLAGS) -Iuserspace/bench -static -o $@ $< $(BENCH_SRCS) \
 		-lssl -lcrypto -lpthread -ldl
 
-$(USER_BIN)/%: userspace/tools/%.c
+$(USER_BIN)/ktls-demo: userspace/tools/ktls-demo.c
 	@mkdir -p $(USER_BIN)
 	$(CC) $(USER_CFLAGS) -static -o $@ $<
 
-userspace: $(USER_TOOLS) $(HELPER_TESTS)
+$(USER_BIN)/ktlsh.pc: userspace/lib/ktlsh.pc.in Makefile
+	@mkdir -p $(USER_BIN)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(KTLSH_VERSION)|' $< > $@
+
+userspace: $(KTLSH_LIB) $(KTLSH_SO) $(KTLSH_TOOLS_DYN) $(KTLSH_TOOLS_STATIC) \
+	$(USER_BIN)/ktls-bench $(USER_BIN)/ktls-demo $(HELPER_TESTS)
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the library (shared and
+# static), its header and pkg-config file, the tools and their man pages.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+install: $(KTLSH_LIB) $(KTLSH_SO) $(KTLSH_TOOLS_INST) $(USER_BIN)/ktlsh.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8
+	install -m 644 $(KTLSH_LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(KTLSH_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libktlsh.so.$(KTLSH_VERSION) $(DESTDIR)$(LIBDIR)/$(KTLSH_SONAME)
+	ln -sf $(KTLSH_SONAME) $(DESTDIR)$(LIBDIR)/libktlsh.so
+	install -m 644 userspace/include/ktlsh.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(USER_BIN)/ktlsh.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 755 $(USER_BIN)/install/ktls-get $(DESTDIR)$(BINDIR)/
+	install -m 755 $(USER_BIN)/install/ktls-serve $(DESTDIR)$(SBINDIR)/
+	install -m 644 userspace/man/ktls-get.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 userspace/man/ktlsh.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 userspace/man/ktls-serve.8 $(DESTDIR)$(MANDIR)/man8/
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libktlsh.a $(DESTDIR)$(LIBDIR)/libktlsh.so* \
+		$(DESTDIR)$(INCLUDEDIR)/ktlsh.h $(DESTDIR)$(PKGCONFIGDIR)/ktlsh.pc \
+		$(DESTDIR)$(BINDIR)/ktls-get $(DESTDIR)$(SBINDIR)/ktls-serve \
+		$(DESTDIR)$(MANDIR)/man1/ktls-get.1 $(DESTDIR)$(MANDIR)/man3/ktlsh.3 \
+		$(DESTDIR)$(MANDIR)/man8/ktls-serve.8
 
 # kselftest headers, taken from the installed linux-source tarball.
 $(KSFT_DIR)/kselftest_harness.h:
@@ -160,10 +239,20 @@ $(UNIT_BIN)/tlsrec_test: selftests/lib/tlsrec_test.c $(TLSREC) $(KSFT_DIR)/kself
 	$(CC) $(USER_CFLAGS) -isystem $(KSFT_DIR) -Iselftests/lib \
 		-o $@ $< selftests/lib/tlsrec.c -lcrypto
 
-tests: $(KMOD_TESTS) $(UNIT_BIN)/tlsrec_test
+# The tools' HTTP parsing and log escaping, on the host.
+$(UNIT_BIN)/http_test: selftests/unit/http_test.c $(TOOL_COMMON) $(TOOL_HDRS) \
+		$(KSFT_DIR)/kselftest_harness.h
+	@mkdir -p $(UNIT_BIN)
+	$(CC) $(USER_CFLAGS) -isystem $(KSFT_DIR) -Iuserspace/include -Iuserspace/tools \
+		-o $@ $< $(TOOL_COMMON)
 
-unit: $(UNIT_BIN)/tlsrec_test
-	$<
+UNIT_TESTS := $(UNIT_BIN)/tlsrec_test $(UNIT_BIN)/http_test
+
+tests: $(KMOD_TESTS) $(UNIT_TESTS)
+
+# Host-side unit tests: the record codec, HTTP parsing, make install.
+unit: $(UNIT_TESTS)
+	@$(TOP)/selftests/unit/run
 
 # DKMS: the module rebuilt for every installed kernel that has headers.
 DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' $(TOP)/dkms.conf)
@@ -223,6 +312,11 @@ tests-users:
 
 demo:
 	@$(TOP)/userspace/tools/demo
+
+# The load test in the VM, ktls-serve and the others side by side (nginx
+# if installed): make loadtest [LINE=6.12] [LOAD_ARGS="--conns 500 --old B"]
+loadtest:
+	@$(TOP)/selftests/load/run $(if $(LINE),--kernel $(LINE)) $(LOAD_ARGS)
 
 # The benchmark in one VM boot (6.12, in-tree kTLS and ours side by side);
 # table and plot into Documentation/. make bench BENCH_ARGS="--quick"

@@ -11,8 +11,14 @@
  * Then closes, and prints one line with the bytes and KeyUpdates counted
  * by ktlsh. Exit 0 only if every step succeeded.
  *
+ * --sendfile: send FILE with one ktlsh_sendfile instead (no KeyUpdates of
+ * our own), while the reader thread takes the peer's (ku-probe asks for
+ * one in the middle). --userspace: the records stay in OpenSSL (the reader
+ * and the writer thread then share one SSL, serialized by ktlsh).
+ *
  * usage: rekey-peer --port N --cert F --key F --send FILE --out FILE
  *                   [--chunks N] [--pause MS] [--ciphersuites L]
+ *                   [--sendfile 1] [--userspace 1]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -73,6 +79,7 @@ int main(int argc, char **argv)
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
 	const char *send_path = NULL, *out_path = NULL;
 	long chunks = 16, pause_ms = 0, i;
+	int use_sendfile = 0, file_fd = -1;
 	struct reader rd = { 0 };
 	unsigned long urx, utx;
 	struct ktlsh_ctx *ctx;
@@ -102,6 +109,10 @@ int main(int argc, char **argv)
 			chunks = atol(v);
 		else if (!strcmp(a, "--pause"))
 			pause_ms = atol(v);
+		else if (!strcmp(a, "--sendfile"))
+			use_sendfile = atoi(v);
+		else if (!strcmp(a, "--userspace"))
+			cfg.userspace = atoi(v);
 		else
 			fail("usage", "unknown option (see the comment at the top of rekey-peer.c)");
 	}
@@ -116,7 +127,10 @@ int main(int argc, char **argv)
 	data = malloc(size + 1);
 	if (!data || read(fd, data, size) != (ssize_t)size)
 		fail(send_path, "cannot read it whole");
-	close(fd);
+	if (use_sendfile)
+		file_fd = fd;
+	else
+		close(fd);
 	rd.out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (rd.out < 0)
 		fail(out_path, strerror(errno));
@@ -135,14 +149,25 @@ int main(int argc, char **argv)
 	close(l);
 	if (ktlsh_accept(ctx, fd, &rd.conn, &err))
 		fail("handshake", err.msg);
-	if (!ktlsh_conn_offloaded(rd.conn))
+	if (!ktlsh_conn_offloaded(rd.conn) && !cfg.userspace)
 		fail("handshake", "the records are not in the module");
-	fprintf(stderr, "rekey-peer: %s %s, records through the kernel module\n",
-		ktlsh_conn_version(rd.conn), ktlsh_conn_cipher(rd.conn));
+	fprintf(stderr, "rekey-peer: %s %s, records %s\n", ktlsh_conn_version(rd.conn),
+		ktlsh_conn_cipher(rd.conn), ktlsh_conn_offloaded(rd.conn) ?
+		"through the kernel module" : "in userspace OpenSSL");
 	if (pthread_create(&th, NULL, read_all, &rd))
 		fail("thread", strerror(errno));
 
-	for (i = 0, off = 0; i < chunks; i++, off += piece) {
+	if (use_sendfile) {
+		ssize_t n = ktlsh_sendfile(rd.conn, file_fd, 0, size, &err);
+
+		if (n != (ssize_t)size) {
+			fprintf(stderr, "rekey-peer: sendfile: %s\n", n < 0 ? err.msg : "short");
+			rc = 1;
+		}
+		chunks = 0;
+		off = size;
+	}
+	for (i = 0, off = use_sendfile ? off : 0; i < chunks; i++, off += piece) {
 		piece = size / chunks + (i == chunks - 1 ? size % chunks : 0);
 		if (piece && ktlsh_write(rd.conn, data + off, piece, &err) < 0) {
 			fprintf(stderr, "rekey-peer: sending chunk %ld: %s\n", i, err.msg);

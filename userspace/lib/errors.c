@@ -16,6 +16,7 @@ static int vset(struct ktlsh_err *err, int code, int errnum, const char *fmt, va
 		return code;
 	err->code = code;
 	err->sys_errno = errnum;
+	err->installed = 0;
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	if (errnum) {
 		n = strlen(err->msg);
@@ -55,6 +56,20 @@ const char *ktlsh_err_openssl(char *buf, size_t len)
 	return buf;
 }
 
+/* Put prefix before the message of an error set further down; returns code. */
+int ktlsh_err_prefix(struct ktlsh_err *err, int code, const char *prefix)
+{
+	size_t p = strlen(prefix), n;
+
+	if (!err || p >= sizeof(err->msg))
+		return code;
+	n = strnlen(err->msg, sizeof(err->msg) - 1 - p);
+	memmove(err->msg + p, err->msg, n);
+	memcpy(err->msg, prefix, p);
+	err->msg[p + n] = 0;
+	return code;
+}
+
 const char *ktlsh_code_name(int code)
 {
 	switch (code) {
@@ -74,6 +89,8 @@ const char *ktlsh_code_name(int code)
 	case KTLSH_E_PROTOCOL: return "protocol error";
 	case KTLSH_E_CLOSED: return "connection closed";
 	case KTLSH_E_INVALID: return "not possible on this connection";
+	case KTLSH_WANT_READ: return "waits until the socket is readable";
+	case KTLSH_WANT_WRITE: return "waits until the socket is writable";
 	}
 	return "unknown error";
 }

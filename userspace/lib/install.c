@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Handing the keys to the module: TCP_ULP "tls", then TLS_TX and TLS_RX,
- * and TLS_TX_MAX_PAYLOAD_LEN when the peer negotiated a smaller record.
+ * Handing the keys to the module: TCP_ULP "tls", TLS_TX_MAX_PAYLOAD_LEN
+ * when the peer negotiated a smaller record, then TLS_TX and TLS_RX.
+ *
+ * A key once installed cannot be taken back (neither the module nor the
+ * in-tree kTLS has a way to). So everything that can be refused without
+ * a key goes first: the ULP and the record size limit, which the module
+ * takes before TLS_TX. If TLS_RX is refused after TLS_TX went in, the
+ * failure says so exactly (err.installed), a fatal alert goes to the peer
+ * under the installed key, and the socket is good only for close.
  *
  * The record size limit: OpenSSL 3.0 does not implement RFC 8449
  * record_size_limit, only RFC 6066 max_fragment_length (512 to 4096
@@ -14,7 +21,6 @@
  * 1.3.)
  */
 #include <errno.h>
-#include <linux/tls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -22,25 +28,9 @@
 
 #include "internal.h"
 
-#ifndef SOL_TLS
-#define SOL_TLS 282
-#endif
-/* Upstream Linux 6.19; the module takes it on every kernel. */
-#ifndef TLS_TX_MAX_PAYLOAD_LEN
-#define TLS_TX_MAX_PAYLOAD_LEN 5
-#endif
-
-union crypto_info {
-	struct tls_crypto_info info;
-	struct tls12_crypto_info_aes_gcm_128 gcm128;
-	struct tls12_crypto_info_aes_gcm_256 gcm256;
-	struct tls12_crypto_info_aes_ccm_128 ccm128;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
-
 int ktlsh_install_dir(struct ktlsh_conn *conn, int dir, struct ktlsh_err *err)
 {
-	union crypto_info ci;
+	union ktlsh_crypto_info ci;
 	size_t size;
 	int rc = ktlsh_keys_derive(conn, dir, &ci, &size, err);
 
@@ -49,14 +39,14 @@ int ktlsh_install_dir(struct ktlsh_conn *conn, int dir, struct ktlsh_err *err)
 	if (setsockopt(conn->fd, SOL_TLS, dir == KTLSH_WRITE ? TLS_TX : TLS_RX, &ci, size))
 		rc = ktlsh_err_sys(err, KTLSH_E_KERNEL, errno, "installing the %s key (%s, %s)",
 				   dir == KTLSH_WRITE ? "TLS_TX" : "TLS_RX", conn->version,
-				   conn->cipher);
+				   conn->cipher_name);
 	OPENSSL_cleanse(&ci, sizeof(ci));
 	return rc;
 }
 
-int ktlsh_install(struct ktlsh_conn *conn, struct ktlsh_err *err)
+static int attach(struct ktlsh_conn *conn, struct ktlsh_err *err)
 {
-	int rc;
+	uint16_t limit = conn->max_fragment;
 
 	if (setsockopt(conn->fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"))) {
 		if (errno == ENOENT)
@@ -66,19 +56,42 @@ int ktlsh_install(struct ktlsh_conn *conn, struct ktlsh_err *err)
 		return ktlsh_err_sys(err, KTLSH_E_KERNEL, errno,
 				     "attaching the \"tls\" ULP to the socket");
 	}
-	rc = ktlsh_install_dir(conn, KTLSH_WRITE, err);
-	if (!rc && conn->max_fragment) {
-		uint16_t limit = conn->max_fragment;
+	if (limit && setsockopt(conn->fd, SOL_TLS, TLS_TX_MAX_PAYLOAD_LEN, &limit, sizeof(limit)))
+		return ktlsh_err_sys(err, KTLSH_E_KERNEL, errno,
+				     "setting TLS_TX_MAX_PAYLOAD_LEN to the negotiated "
+				     "max_fragment_length %u", limit);
+	return 0;
+}
 
-		if (setsockopt(conn->fd, SOL_TLS, TLS_TX_MAX_PAYLOAD_LEN, &limit, sizeof(limit)))
-			rc = ktlsh_err_sys(err, KTLSH_E_KERNEL, errno,
-					   "setting TLS_TX_MAX_PAYLOAD_LEN to the negotiated "
-					   "max_fragment_length %u", limit);
-	}
+int ktlsh_install(struct ktlsh_conn *conn, struct ktlsh_err *err)
+{
+	unsigned char alert[2] = { 2, SSL_AD_INTERNAL_ERROR };	/* fatal */
+	int rc = attach(conn, err);
+
 	if (!rc)
+		rc = ktlsh_install_dir(conn, KTLSH_WRITE, err);
+	if (!rc) {
 		rc = ktlsh_install_dir(conn, KTLSH_READ, err);
+		if (rc && err) {
+			err->installed = KTLSH_INSTALLED_TX;
+			ktlsh_err_prefix(err, rc, "TLS_TX is installed and stays on the socket, "
+					 "only close is left: ");
+		}
+		if (rc)
+			ktlsh_io_send_record(conn, KTLSH_RT_ALERT, alert, sizeof(alert), NULL);
+	}
+	/*
+	 * A TLS 1.3 client reads the server's tickets through the module and
+	 * hands them to OpenSSL under the first key (session.c).
+	 */
+	if (!rc && conn->tls_version == TLS1_3_VERSION &&
+	    conn->ctx->cfg.role == KTLSH_CLIENT) {
+		memcpy(conn->feed_secret, conn->secret[KTLSH_READ], conn->secret_len[KTLSH_READ]);
+		conn->feed_secret_len = conn->secret_len[KTLSH_READ];
+		conn->feed_seq = conn->seq[KTLSH_READ];
+	}
 	/* TLS 1.3 keeps them for KeyUpdate; zeroed when the connection is freed. */
-	if (rc || SSL_version(conn->ssl) != TLS1_3_VERSION)
+	if (rc || conn->tls_version != TLS1_3_VERSION)
 		OPENSSL_cleanse(conn->secret, sizeof(conn->secret));
 	if (!rc)
 		conn->offloaded = 1;

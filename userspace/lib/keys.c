@@ -119,28 +119,41 @@ static void put_be64(unsigned char *p, uint64_t v)
 		p[i] = v & 0xff;
 }
 
+/* TLS 1.3 record key and IV from a traffic secret (RFC 8446 7.3). */
+static int tls13_key_iv(const char *md, const unsigned char *secret, size_t len,
+			unsigned char *key, size_t klen, unsigned char iv[12])
+{
+	return hkdf_expand_label(md, secret, len, "key", key, klen) &&
+	       hkdf_expand_label(md, secret, len, "iv", iv, 12);
+}
+
+static const char *digest_of(const struct ktlsh_conn *conn)
+{
+	const EVP_MD *hmd = SSL_CIPHER_get_handshake_digest(conn->cipher);
+
+	return hmd ? EVP_MD_get0_name(hmd) : NULL;
+}
+
 /*
  * Fill *info (a tls12_crypto_info_* of *size bytes) for direction dir
  * (KTLSH_READ or KTLSH_WRITE) of conn, with the record sequence number the
  * msg callback counted in the current epoch.
  */
-int ktlsh_keys_derive(struct ktlsh_conn *conn, int dir, void *info, size_t *size,
-		      struct ktlsh_err *err)
+int ktlsh_keys_derive(struct ktlsh_conn *conn, int dir, union ktlsh_crypto_info *info,
+		      size_t *size, struct ktlsh_err *err)
 {
-	const SSL_CIPHER *cipher = SSL_get_current_cipher(conn->ssl);
-	int version = SSL_version(conn->ssl), k = kind_of(cipher);
+	int version = conn->tls_version, k = kind_of(conn->cipher);
 	int client = conn->ctx->cfg.role == KTLSH_CLIENT;
 	/* Whose keys: the client's when the client writes or the server reads. */
 	int clients_keys = (dir == KTLSH_WRITE) == client;
-	const EVP_MD *hmd = SSL_CIPHER_get_handshake_digest(cipher);
-	const char *md = hmd ? EVP_MD_get0_name(hmd) : NULL;
+	const char *md = digest_of(conn);
 	unsigned char key[32], iv[12], block[2 * 32 + 2 * 12], seq[8];
 	size_t klen, ivlen;
 	int ok;
 
 	if (k < 0 || !md)
 		return ktlsh_err_set(err, KTLSH_E_UNSUPPORTED, "no kernel keys for %s",
-				     SSL_CIPHER_get_name(cipher));
+				     conn->cipher_name);
 	klen = kinds[k].key_len;
 	if (version == TLS1_3_VERSION) {
 		if (!conn->secret_len[dir])
@@ -148,10 +161,7 @@ int ktlsh_keys_derive(struct ktlsh_conn *conn, int dir, void *info, size_t *size
 					     "OpenSSL did not report the TLS 1.3 %s traffic secret",
 					     clients_keys ? "client" : "server");
 		ivlen = 12;
-		ok = hkdf_expand_label(md, conn->secret[dir], conn->secret_len[dir], "key",
-				       key, klen) &&
-		     hkdf_expand_label(md, conn->secret[dir], conn->secret_len[dir], "iv",
-				       iv, ivlen);
+		ok = tls13_key_iv(md, conn->secret[dir], conn->secret_len[dir], key, klen, iv);
 	} else {
 		ivlen = kinds[k].type == TLS_CIPHER_CHACHA20_POLY1305 ? 12 : 4;
 		ok = tls12_key_block(md, conn->ssl, block, 2 * klen + 2 * ivlen);
@@ -169,10 +179,9 @@ int ktlsh_keys_derive(struct ktlsh_conn *conn, int dir, void *info, size_t *size
 				     ktlsh_err_openssl(why, sizeof(why)));
 	}
 	put_be64(seq, conn->seq[dir]);
-	memset(info, 0, kinds[k].size);
-	((struct tls_crypto_info *)info)->version = version == TLS1_3_VERSION ?
-						    TLS_1_3_VERSION : TLS_1_2_VERSION;
-	((struct tls_crypto_info *)info)->cipher_type = kinds[k].type;
+	memset(info, 0, sizeof(*info));
+	info->info.version = version == TLS1_3_VERSION ? TLS_1_3_VERSION : TLS_1_2_VERSION;
+	info->info.cipher_type = kinds[k].type;
 	*size = kinds[k].size;
 
 #define FILL(s, explicit)							\
@@ -191,28 +200,41 @@ int ktlsh_keys_derive(struct ktlsh_conn *conn, int dir, void *info, size_t *size
 	switch (kinds[k].type) {
 	case TLS_CIPHER_AES_GCM_128:
 		/* TLS 1.2: the explicit nonce of the next record is its sequence number. */
-		FILL((struct tls12_crypto_info_aes_gcm_128 *)info, seq);
+		FILL(&info->gcm128, seq);
 		break;
 	case TLS_CIPHER_AES_GCM_256:
-		FILL((struct tls12_crypto_info_aes_gcm_256 *)info, seq);
+		FILL(&info->gcm256, seq);
 		break;
 	case TLS_CIPHER_AES_CCM_128:
-		FILL((struct tls12_crypto_info_aes_ccm_128 *)info, seq);
+		FILL(&info->ccm128, seq);
 		break;
-	case TLS_CIPHER_CHACHA20_POLY1305: {
-		struct tls12_crypto_info_chacha20_poly1305 *c = info;
-
+	case TLS_CIPHER_CHACHA20_POLY1305:
 		/* No salt and no explicit nonce: the 12-byte IV in both versions. */
-		memcpy(c->key, key, sizeof(c->key));
-		memcpy(c->iv, iv, sizeof(c->iv));
-		memcpy(c->rec_seq, seq, sizeof(c->rec_seq));
+		memcpy(info->chacha.key, key, sizeof(info->chacha.key));
+		memcpy(info->chacha.iv, iv, sizeof(info->chacha.iv));
+		memcpy(info->chacha.rec_seq, seq, sizeof(info->chacha.rec_seq));
 		break;
-	}
 	}
 #undef FILL
 	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(iv, sizeof(iv));
 	return 0;
+}
+
+/*
+ * TLS 1.3: the record key (*key_len bytes) and 12-byte IV of a traffic
+ * secret, for sealing a record in userspace (session.c). 1 on success.
+ */
+int ktlsh_keys_record(struct ktlsh_conn *conn, const unsigned char *secret, size_t len,
+		      unsigned char key[32], size_t *key_len, unsigned char iv[12])
+{
+	int k = kind_of(conn->cipher);
+	const char *md = digest_of(conn);
+
+	if (k < 0 || !md || conn->tls_version != TLS1_3_VERSION)
+		return 0;
+	*key_len = kinds[k].key_len;
+	return tls13_key_iv(md, secret, len, key, *key_len, iv);
 }
 
 /*
@@ -222,7 +244,7 @@ int ktlsh_keys_derive(struct ktlsh_conn *conn, int dir, void *info, size_t *size
  */
 int ktlsh_keys_next_secret(struct ktlsh_conn *conn, int dir, struct ktlsh_err *err)
 {
-	const EVP_MD *hmd = SSL_CIPHER_get_handshake_digest(SSL_get_current_cipher(conn->ssl));
+	const EVP_MD *hmd = SSL_CIPHER_get_handshake_digest(conn->cipher);
 	size_t len = conn->secret_len[dir];
 	unsigned char next[KTLSH_SECRET_MAX];
 	char why[128];

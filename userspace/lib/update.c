@@ -12,7 +12,9 @@
  *
  * Sending: the KeyUpdate message (update_not_requested, or
  * update_requested from ktlsh_key_update) goes out as a handshake record
- * of its own under the current key; then the next TX key replaces it.
+ * of its own under the current key; then the next TX key replaces it. On
+ * a full nonblocking socket nothing goes out: an answer stays owed, and
+ * the next ktlsh_write or ktlsh_sendfile sends it before its data.
  *
  * The read side may run in another thread than the writes, so an owed
  * KeyUpdate is not sent in the middle of a write: every write holds
@@ -37,7 +39,7 @@ void ktlsh_update_tx_lock(struct ktlsh_conn *conn)
 /* Our KeyUpdate and our next sending key; tx_lock held. */
 static int send_update(struct ktlsh_conn *conn, int request_peer, struct ktlsh_err *err)
 {
-	unsigned char msg[KEY_UPDATE_LEN] = { 24, 0, 0, 1, request_peer ? 1 : 0 };
+	unsigned char msg[KEY_UPDATE_LEN] = { KTLSH_HS_KEY_UPDATE, 0, 0, 1, request_peer ? 1 : 0 };
 	int rc;
 
 	rc = ktlsh_io_send_record(conn, KTLSH_RT_HANDSHAKE, msg, sizeof(msg), err);
@@ -53,112 +55,119 @@ static int send_update(struct ktlsh_conn *conn, int request_peer, struct ktlsh_e
 }
 
 /*
- * Let go of the sending side. A KeyUpdate owed to the peer is sent first;
- * one owed after we let go is sent by us if the lock is still free, else
- * by its new holder. 0 or the code of that KeyUpdate's failure.
+ * tx_lock held: send the KeyUpdate the peer asked for, if one is owed.
+ * 0, KTLSH_WANT_WRITE (a full nonblocking socket: still owed), or a code.
  */
-int ktlsh_update_tx_unlock(struct ktlsh_conn *conn, struct ktlsh_err *err)
+int ktlsh_update_send_owed(struct ktlsh_conn *conn, struct ktlsh_err *err)
 {
-	int rc = 0;
+	int rc;
 
-	for (;;) {
-		if (atomic_exchange(&conn->tx_owed, 0) && !rc) {
-			rc = send_update(conn, 0, err);
-			if (rc)
-				ERR_clear_error();
-		}
-		pthread_mutex_unlock(&conn->tx_lock);
-		if (!atomic_load(&conn->tx_owed) || pthread_mutex_trylock(&conn->tx_lock))
-			return rc;
-	}
-}
-
-/* Name the step that failed in an error set further down. */
-static int in_update(struct ktlsh_err *err, int rc)
-{
-	static const char pre[] = "KeyUpdate from the peer: ";
-	size_t n;
-
-	if (rc && err) {
-		n = strnlen(err->msg, sizeof(err->msg) - sizeof(pre));
-		memmove(err->msg + sizeof(pre) - 1, err->msg, n);
-		memcpy(err->msg, pre, sizeof(pre) - 1);
-		err->msg[sizeof(pre) - 1 + n] = 0;
-	}
+	if (!atomic_exchange(&conn->tx_owed, 0))
+		return 0;
+	rc = send_update(conn, 0, err);
+	if (rc == KTLSH_WANT_WRITE)
+		atomic_store(&conn->tx_owed, 1);
+	else if (rc)
+		ERR_clear_error();
 	return rc;
 }
 
 /*
- * The peer's KeyUpdate at msg, with len bytes left in its record (the
- * message must end the record: no message spans a key change, RFC 8446
- * 5.1). Called by ktlsh_read, the only reader.
+ * Let go of the sending side. A KeyUpdate owed to the peer is sent first;
+ * one owed after we let go is sent by us if the lock is still free, else
+ * by its new holder. On a full nonblocking socket it stays owed, for the
+ * next write. 0 or the code of that KeyUpdate's failure.
  */
-int ktlsh_update_received(struct ktlsh_conn *conn, const unsigned char *msg, size_t len,
-			  struct ktlsh_err *err)
+int ktlsh_update_tx_unlock(struct ktlsh_conn *conn, struct ktlsh_err *err)
 {
-	size_t body = len >= 4 ? (size_t)((msg[1] << 16) | (msg[2] << 8) | msg[3]) : 0;
 	int rc;
 
-	if (SSL_version(conn->ssl) != TLS1_3_VERSION) {
-		ktlsh_io_send_alert(conn, SSL_AD_UNEXPECTED_MESSAGE);
-		return ktlsh_err_set(err, KTLSH_E_PROTOCOL,
-				     "the peer sent a KeyUpdate in a %s connection", conn->version);
+	for (;;) {
+		rc = ktlsh_update_send_owed(conn, err);
+		pthread_mutex_unlock(&conn->tx_lock);
+		if (rc == KTLSH_WANT_WRITE)
+			return 0;
+		if (rc || !atomic_load(&conn->tx_owed) || pthread_mutex_trylock(&conn->tx_lock))
+			return rc;
 	}
-	if (body != 1 || len < KEY_UPDATE_LEN) {
-		ktlsh_io_send_alert(conn, SSL_AD_DECODE_ERROR);
-		return ktlsh_err_set(err, KTLSH_E_PROTOCOL,
-				     "the peer sent a malformed KeyUpdate (length %zu, not 1)", body);
-	}
-	if (len > KEY_UPDATE_LEN) {
-		ktlsh_io_send_alert(conn, SSL_AD_UNEXPECTED_MESSAGE);
-		return ktlsh_err_set(err, KTLSH_E_PROTOCOL,
-				     "the peer's KeyUpdate does not end its record (%zu more bytes "
-				     "under the old key)", len - KEY_UPDATE_LEN);
-	}
-	if (msg[4] > 1) {
-		ktlsh_io_send_alert(conn, SSL_AD_ILLEGAL_PARAMETER);
-		return ktlsh_err_set(err, KTLSH_E_PROTOCOL,
-				     "the peer's KeyUpdate has request_update %u (0 or 1 allowed)",
-				     msg[4]);
-	}
+}
+
+/*
+ * The peer's KeyUpdate, whole and at the end of its record (io.c checked
+ * both): its next key in; ours too if it asked. Called by ktlsh_read, the
+ * only reader.
+ */
+int ktlsh_update_received(struct ktlsh_conn *conn, unsigned char request_update,
+			  struct ktlsh_err *err)
+{
+	static const char pre[] = "KeyUpdate from the peer: ";
+	int rc;
+
 	rc = ktlsh_keys_next_secret(conn, KTLSH_READ, err);
 	if (!rc)
 		rc = ktlsh_install_dir(conn, KTLSH_READ, err);
 	if (rc)
-		return in_update(err, rc);
+		return ktlsh_err_prefix(err, rc, pre);
 	conn->updates[KTLSH_READ]++;
-	if (msg[4] == 1) {
+	if (request_update) {
 		atomic_store(&conn->tx_owed, 1);
-		if (!pthread_mutex_trylock(&conn->tx_lock))
-			return in_update(err, ktlsh_update_tx_unlock(conn, err));
+		if (!pthread_mutex_trylock(&conn->tx_lock)) {
+			rc = ktlsh_update_tx_unlock(conn, err);
+			if (rc)
+				return ktlsh_err_prefix(err, rc, pre);
+		}
 	}
 	return 0;
 }
 
-int ktlsh_key_update(struct ktlsh_conn *conn, int request_peer, struct ktlsh_err *err)
+/* Through OpenSSL, ssl_lock held: schedule it and push it out. */
+static int update_ssl(struct ktlsh_conn *conn, int request_peer, struct ktlsh_err *err)
 {
 	char why[128];
-	int rc;
+	int r;
 
-	if (SSL_version(conn->ssl) != TLS1_3_VERSION)
+	if (SSL_key_update(conn->ssl, request_peer ? SSL_KEY_UPDATE_REQUESTED :
+						     SSL_KEY_UPDATE_NOT_REQUESTED) != 1)
+		return ktlsh_err_set(err, KTLSH_E_PROTOCOL, "KeyUpdate through OpenSSL: %s",
+				     ktlsh_err_openssl(why, sizeof(why)));
+	conn->updates[KTLSH_WRITE]++;
+	r = SSL_do_handshake(conn->ssl);
+	if (r == 1)
+		return 0;
+	if (SSL_get_error(conn->ssl, r) == SSL_ERROR_WANT_WRITE ||
+	    SSL_get_error(conn->ssl, r) == SSL_ERROR_WANT_READ) {
+		ERR_clear_error();
+		return 0;	/* goes out with the next write */
+	}
+	return ktlsh_err_set(err, KTLSH_E_PROTOCOL, "KeyUpdate through OpenSSL: %s",
+			     ktlsh_err_openssl(why, sizeof(why)));
+}
+
+int ktlsh_key_update(struct ktlsh_conn *conn, int request_peer, struct ktlsh_err *err)
+{
+	int rc, owed;
+
+	if (conn->state != KTLSH_ST_OPEN)
+		return ktlsh_err_set(err, KTLSH_E_INVALID,
+				     "ktlsh_key_update before the handshake is done");
+	if (conn->tls_version != TLS1_3_VERSION)
 		return ktlsh_err_set(err, KTLSH_E_INVALID,
 				     "KeyUpdate is a TLS 1.3 message; this connection is %s",
 				     conn->version);
 	if (!conn->offloaded) {
-		if (SSL_key_update(conn->ssl, request_peer ? SSL_KEY_UPDATE_REQUESTED :
-							     SSL_KEY_UPDATE_NOT_REQUESTED) != 1 ||
-		    SSL_do_handshake(conn->ssl) != 1)
-			return ktlsh_err_set(err, KTLSH_E_PROTOCOL, "KeyUpdate through OpenSSL: %s",
-					     ktlsh_err_openssl(why, sizeof(why)));
-		conn->updates[KTLSH_WRITE]++;
-		return 0;
+		pthread_mutex_lock(&conn->ssl_lock);
+		rc = update_ssl(conn, request_peer, err);
+		pthread_mutex_unlock(&conn->ssl_lock);
+		return rc;
 	}
 	ktlsh_update_tx_lock(conn);
 	/* This KeyUpdate is also the answer to one the peer asked for. */
-	atomic_store(&conn->tx_owed, 0);
+	owed = atomic_exchange(&conn->tx_owed, 0);
 	rc = send_update(conn, request_peer, err);
 	if (rc) {
 		ERR_clear_error();
+		if (rc == KTLSH_WANT_WRITE && owed)
+			atomic_store(&conn->tx_owed, 1);
 		ktlsh_update_tx_unlock(conn, NULL);
 		return rc;
 	}

@@ -4,7 +4,11 @@
  * trusted CA, validity dates, host name); a verify callback records the
  * first failure with the certificate it concerns, so that the error names
  * the check and the certificate. A failed check fails the handshake, so no
- * key is ever installed for such a peer.
+ * key is ever installed for such a peer. After the handshake,
+ * ktlsh_verify_done checks again that a certificate was presented and
+ * verified (or, resumed, had been when the session was made), and that the
+ * suite authenticates the server at all: OpenSSL accepts an anonymous
+ * suite without calling the verify callback.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,7 +37,7 @@ static void asn1_time(const ASN1_TIME *t, char *buf, size_t len)
 static int verify_cb(int ok, X509_STORE_CTX *xs)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
-	struct ktlsh_conn *conn = ssl ? SSL_get_ex_data(ssl, ktlsh_handshake_conn_index()) : NULL;
+	struct ktlsh_conn *conn = ssl ? SSL_get_ex_data(ssl, ktlsh_config_conn_index()) : NULL;
 	X509 *cert = X509_STORE_CTX_get_current_cert(xs);
 	struct ktlsh_verify_fail *f;
 	int e = X509_STORE_CTX_get_error(xs);
@@ -149,4 +153,37 @@ int ktlsh_verify_report(struct ktlsh_conn *conn, struct ktlsh_err *err)
 	return ktlsh_err_set(err, KTLSH_E_CERT_OTHER,
 			     "certificate check failed: the %s certificate %s: %s", which,
 			     f->subject, X509_verify_cert_error_string(f->error));
+}
+
+/*
+ * The handshake is done in OpenSSL: whenever verification is on, the peer
+ * presented a certificate that passed it (a resumed session carries the
+ * certificate and result of the handshake that made it); an anonymous
+ * suite is refused whatever the configuration.
+ */
+int ktlsh_verify_done(struct ktlsh_conn *conn, struct ktlsh_err *err)
+{
+	const struct ktlsh_config *cfg = &conn->ctx->cfg;
+	int client = cfg->role == KTLSH_CLIENT;
+	int verify = client ? cfg->verify_peer >= 0 : cfg->verify_peer > 0;
+	const char *whose = client ? "server" : "client";
+	long result;
+
+	if (SSL_CIPHER_get_auth_nid(conn->cipher) == NID_auth_null)
+		return ktlsh_err_set(err, KTLSH_E_CERT_OTHER,
+				     "certificate check failed: the suite %s %s is anonymous: the "
+				     "%s is not authenticated", conn->version, conn->cipher_name,
+				     whose);
+	if (!verify)
+		return 0;
+	if (!SSL_get0_peer_certificate(conn->ssl))
+		return ktlsh_err_set(err, KTLSH_E_CERT_OTHER,
+				     "certificate check failed: the %s presented no certificate",
+				     whose);
+	result = SSL_get_verify_result(conn->ssl);
+	if (result != X509_V_OK)
+		return ktlsh_err_set(err, KTLSH_E_CERT_OTHER,
+				     "certificate check failed: the %s certificate did not verify: "
+				     "%s", whose, X509_verify_cert_error_string(result));
+	return 0;
 }

@@ -1,85 +1,101 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ktls-serve: an HTTPS static-file server. Each connection's handshake is
- * done by the ktlsh helper, which hands the keys to the kernel module; the
- * files then go out with sendfile(2) through the module's TLS_TX. With
- * --userspace the records stay in OpenSSL (SSL_write), for comparison.
+ * done by the ktlsh helper, step by step from an event loop, and hands the
+ * keys to the kernel module; files then go out with sendfile(2) through the
+ * module's TLS_TX. With --userspace the records stay in OpenSSL, for
+ * comparison.
  *
- * HTTP/1.1 GET and HEAD, keep-alive, Content-Length; 400, 404, 405, 408,
- * 414, 431. Paths are resolved with openat2(RESOLVE_BENEATH), so neither
- * ".." nor a symbolic link leads out of the served directory. One process
- * per connection; the handshake and each request head must arrive within
- * the idle timeout, so a client that says nothing does not keep a process.
+ * Processes: the master binds the listening socket, drops root if asked
+ * (--user), forks the workers (default one per CPU) and restarts one that
+ * dies. Each worker is one epoll loop over nonblocking sockets, with at
+ * most --max-conns connections (it stops accepting at the cap, like
+ * nginx's worker_connections; the kernel keeps the rest in the listen
+ * queue). The workers share the listening socket with EPOLLEXCLUSIVE, so
+ * a connection wakes one worker, an idle one first; one socket, not one
+ * per worker with SO_REUSEPORT, so that a second server on the same port
+ * fails to start instead of sharing it. An idle worker would take every
+ * connection of a burst (it is back in epoll_wait before their
+ * ClientHellos come), so the workers publish their connection counts in a
+ * shared page, and one with ACCEPT_SLACK more than the least loaded stops
+ * accepting until the next sweep.
+ *
+ * Time: every connection has one deadline at a time, checked twice a
+ * second whatever the client does: the handshake (--handshake-timeout),
+ * the first byte of the next request (--keepalive-timeout; the first
+ * request: --request-timeout), the whole request head from its first byte
+ * and then the whole response (--request-timeout, plus the body at
+ * --min-rate bytes per second), and a lingering close. A client that
+ * trickles a byte now and then is dropped at the deadline all the same.
+ *
+ * HTTP/1.1 GET and HEAD, keep-alive (at most --keepalive-requests per
+ * connection) and pipelining, Date, Last-Modified, If-Modified-Since (304),
+ * a single Range (206, 416), MIME types by extension. Paths are resolved
+ * with openat2(RESOLVE_BENEATH) first as O_PATH, so neither ".." nor a
+ * symbolic link leads out of the served directory, and nothing but a
+ * regular file is ever opened (a FIFO or a device is a 404, at once).
  *
  * usage: ktls-serve --cert FILE --key FILE [options] DIR   (see --help)
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/openat2.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdatomic.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "ktlsh.h"
+#include "common.h"
+#include "http.h"
 
-static const char usage[] =
-	"usage: ktls-serve --cert FILE --key FILE [options] DIR\n"
-	"  --port N             TCP port (default 4433)\n"
-	"  --addr ADDR          IPv4 address to listen on (default 127.0.0.1)\n"
-	"  --userspace          records through OpenSSL SSL_write, not the module\n"
-	"  --tls 1.2|1.3        accept only this TLS version\n"
-	"  --ciphers LIST       TLS 1.2 cipher suites (OpenSSL syntax)\n"
-	"  --ciphersuites LIST  TLS 1.3 cipher suites (OpenSSL syntax)\n"
-	"  --client-ca FILE     ask for client certificates and check them against FILE\n"
-	"  --fallback           serve a suite the module cannot take through OpenSSL\n"
-	"                       (default: refuse the connection)\n"
-	"  --idle-timeout S     close a connection that has not completed its handshake\n"
-	"                       or a request within S seconds (default 30)\n"
-	"  -v                   log each connection and request on stderr\n";
+#define SWEEP_MS	500		/* how often deadlines are checked */
+#define LINGER_MS	1000		/* reading what a closed-on client still sends */
+#define LINGER_MAX	(1 << 20)
+#define SEND_SLICE	(256 * 1024)	/* file bytes per connection per loop turn */
+#define IN_FIRST	2048		/* the input buffer grows from this to a head's limit */
+#define MAX_WORKERS	256
+#define ACCEPT_BATCH	16		/* per wakeup: leave some to the other workers */
+#define ACCEPT_SLACK	4		/* connections above the least loaded worker */
 
-/*
- * A request line longer than LINE_MAX_LEN is answered 414, a request head
- * (line and headers) longer than HEAD_MAX 431; a connection that answered
- * a request early reads what the client still sends for at most
- * DRAIN_MS, DRAIN_MAX bytes, so that its close does not reset the
- * connection before the client has read the answer.
- */
-#define LINE_MAX_LEN	8192
-#define HEAD_MAX	16384
-#define DRAIN_MS	1000
-#define DRAIN_MAX	(1 << 20)
+/* Shared by the master and the workers (MAP_SHARED before the fork). */
+struct shared {
+	_Atomic long conns[MAX_WORKERS];	/* -1: no such worker (not running) */
+};
 
-static int verbose;
-static int idle_s = 30;
-static char peer[64];
-static volatile sig_atomic_t alarmed;
+static struct settings {
+	struct shared *shared;
+	long workers, max_conns, me;	/* me: this worker's index */
+	long handshake_s, request_s, keepalive_s, keepalive_requests, min_rate;
+	int verbose, root;
+	struct ktlsh_ctx *ctx;
+} S = {
+	.max_conns = 1024, .handshake_s = 10, .request_s = 30, .keepalive_s = 15,
+	.keepalive_requests = 1000, .min_rate = 65536,
+};
 
-static void __attribute__((format(printf, 1, 2), noreturn)) die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "ktls-serve: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
+static volatile sig_atomic_t stopping;
 
 /*
- * One line per write(2): connections are served by forked children that
- * log to the same stderr, and their lines must not interleave.
+ * One line per write(2): the workers log to the same stderr, and their
+ * lines must not interleave.
  */
 static void __attribute__((format(printf, 1, 2))) logmsg(const char *fmt, ...)
 {
@@ -99,19 +115,6 @@ static void __attribute__((format(printf, 1, 2))) logmsg(const char *fmt, ...)
 		return;	/* nowhere left to report it */
 }
 
-static void __attribute__((noreturn)) usage_error(const char *msg)
-{
-	fprintf(stderr, "ktls-serve: %s\n%s", msg, usage);
-	exit(2);
-}
-
-struct req {
-	char method[8];
-	char path[4096];
-	int keep_alive;
-	int has_body;		/* a body we do not read: close after the answer */
-};
-
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -120,488 +123,1027 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-static void set_rcvtimeo(int fd, long long ms)
-{
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 };
+enum state {
+	C_HANDSHAKE,		/* ktlsh_handshake until it is done */
+	C_HEAD,			/* reading a request head */
+	C_SEND,			/* the answer: head, then the file */
+	C_SHUTDOWN,		/* close_notify */
+	C_LINGER,		/* reading and dropping what the client still sends */
+};
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+struct conn {
+	int fd, slot;
+	struct ktlsh_conn *tls;
+	enum state st;
+	uint32_t events;	/* what epoll watches for now */
+	long long deadline;	/* ms, CLOCK_MONOTONIC */
+	long long head_start;	/* when the current request's first byte came, or 0 */
+	long requests;
+	int peer_eof;		/* the client sent close_notify */
+	int close_after;	/* close once this answer is out */
+	int linger;		/* read what the client still sends before closing */
+	size_t lingered;
+	char peer[64];
+	unsigned char *in;	/* request bytes not yet handled */
+	size_t in_cap, have;
+	char out[1024];		/* the answer's head (and an error's body) */
+	size_t out_len, out_off;
+	int file;
+	long long file_off, file_left;
+	char target[256];	/* for the log, as sent (escaped when logged) */
+	size_t target_len;
+	char method[16];
+	int status;
+};
+
+/* A worker's loop: its connections by slot, the epoll set, the listener. */
+static struct loop {
+	int ep, listen_fd, listening;
+	struct conn **conns;
+	long nconns;
+	char date[HTTP_DATE_LEN];	/* Date: for the current second */
+	time_t date_at;
+} L;
+
+static const char *date_now(void)
+{
+	time_t t = time(NULL);
+
+	if (t != L.date_at) {
+		http_date_format(t, L.date);
+		L.date_at = t;
+	}
+	return L.date;
+}
+
+static void watch(struct conn *c, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = c };
+
+	if (events == c->events)
+		return;
+	if (epoll_ctl(L.ep, EPOLL_CTL_MOD, c->fd, &ev))
+		logmsg("%s: epoll: %s", c->peer, strerror(errno));
+	c->events = events;
+}
+
+static void listen_on(int on)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL };
+
+	if (on == L.listening)
+		return;
+	if (epoll_ctl(L.ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, L.listen_fd, &ev))
+		logmsg("epoll on the listening socket: %s", strerror(errno));
+	L.listening = on;
+}
+
+/* May this worker accept now: not at its cap, and not far above the others? */
+static int my_turn(void)
+{
+	long i, least = L.nconns, n;
+
+	if (L.nconns >= S.max_conns)
+		return 0;
+	for (i = 0; i < S.workers; i++) {
+		n = atomic_load(&S.shared->conns[i]);
+		if (i != S.me && n >= 0 && n < least)
+			least = n;
+	}
+	return L.nconns <= least + ACCEPT_SLACK;
+}
+
+static void conn_free(struct conn *c, int graceful)
+{
+	struct ktlsh_err err;
+
+	if (c->file >= 0)
+		close(c->file);
+	if (c->tls && graceful && c->st != C_HANDSHAKE)
+		ktlsh_close(c->tls, &err);	/* best effort: the socket may be full */
+	else if (c->tls)
+		ktlsh_abort(c->tls);
+	else
+		close(c->fd);
+	L.conns[c->slot] = NULL;
+	L.nconns--;
+	atomic_store(&S.shared->conns[S.me], L.nconns);
+	free(c->in);
+	free(c);
+	if (L.nconns < S.max_conns && my_turn())
+		listen_on(1);
 }
 
 /*
- * The length of the request head at the start of buf[0..have), with its
- * blank line; 0 if more is needed; or minus the status to answer with:
- * 400 for a NUL or another control byte, or a CR or LF that is not part
- * of a CRLF; 414 for a request line over LINE_MAX_LEN; 431 for a head over
- * HEAD_MAX.
+ * An answer's head and body are two records: without TCP_NODELAY the
+ * body waits behind Nagle for the ACK of the head, a delayed ACK away
+ * (40 ms). TCP_CORK holds both until the answer is all queued.
  */
-static int head_len(const unsigned char *buf, size_t have)
+static void set_nodelay(int fd)
 {
-	size_t i, line_end = 0;
+	int one = 1;
 
-	for (i = 0; i < have; i++) {
-		unsigned char ch = buf[i];
-
-		if (i && buf[i - 1] == '\r' && ch != '\n')
-			return -400;
-		if (ch == '\n') {
-			if (!i || buf[i - 1] != '\r')
-				return -400;
-			if (!line_end)
-				line_end = i;
-			if (i >= 3 && buf[i - 2] == '\n')
-				return i + 1;
-		} else if ((ch < 0x20 && ch != '\t' && ch != '\r') || ch == 0x7f) {
-			return -400;
-		}
-		if (!line_end && i >= LINE_MAX_LEN)
-			return -414;
-	}
-	return have >= HEAD_MAX ? -431 : 0;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static int unhex(char c)
+static void cork(struct conn *c, int on)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
 }
 
-/*
- * Parse a request head that head_len() accepted, NUL-terminated after its
- * last header line; returns the HTTP status to answer with if it is bad,
- * else 0.
- */
-static int parse(char *head, struct req *r)
+/* The client is done with (or for): close_notify, then maybe a lingering read. */
+static void begin_close(struct conn *c, int linger)
 {
-	char *line_end = strstr(head, "\r\n"), *target, *version, *p, *q;
-	int minor;
-
-	*line_end = 0;
-	target = strchr(head, ' ');
-	if (!target)
-		return 400;
-	*target++ = 0;
-	version = strchr(target, ' ');
-	if (!version)
-		return 400;
-	*version++ = 0;
-	if (sscanf(version, "HTTP/1.%d", &minor) != 1 || strlen(head) >= sizeof(r->method))
-		return 400;
-	strcpy(r->method, head);
-	r->keep_alive = minor >= 1;
-	for (p = line_end + 2; *p && strncmp(p, "\r\n", 2); p = strstr(p, "\r\n") + 2) {
-		if (!strncasecmp(p, "Connection:", 11)) {
-			q = p + 11 + strspn(p + 11, " \t");
-			if (!strncasecmp(q, "close", 5))
-				r->keep_alive = 0;
-			else if (!strncasecmp(q, "keep-alive", 10))
-				r->keep_alive = 1;
-		} else if (!strncasecmp(p, "Transfer-Encoding:", 18) ||
-			   (!strncasecmp(p, "Content-Length:", 15) &&
-			    strtoll(p + 15, NULL, 10) != 0)) {
-			r->has_body = 1;
-		}
-	}
-	if (r->has_body)
-		r->keep_alive = 0;
-	if (target[0] != '/')
-		return 400;
-	target[strcspn(target, "?#")] = 0;
-	/* Percent-decode; a NUL or an escaping ".." is a bad request. */
-	for (p = target, q = r->path; *p; p++) {
-		if ((size_t)(q - r->path) >= sizeof(r->path) - 1)
-			return 414;
-		if (*p == '%') {
-			int hi = unhex(p[1]), lo = hi < 0 ? -1 : unhex(p[2]);
-
-			if (lo < 0 || (hi == 0 && lo == 0))
-				return 400;
-			*q++ = hi * 16 + lo;
-			p += 2;
-		} else {
-			*q++ = *p;
-		}
-	}
-	*q = 0;
-	for (p = r->path; (p = strstr(p, "..")); p += 2)
-		if (p[-1] == '/' && (p[2] == '/' || p[2] == 0))
-			return 400;
-	if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
-		return 405;
-	return 0;
+	c->st = C_SHUTDOWN;
+	c->linger = linger;
+	c->deadline = now_ms() + LINGER_MS;
 }
 
-static int open_beneath(int root, const char *path)
+/* The answer's head into c->out, with a short body (an error's) or none. */
+static void answer_head(struct conn *c, int status, const char *extra, const char *type,
+			long long length, const char *body)
 {
-	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC,
+	size_t n = 0, cap = sizeof(c->out);
+
+	n += snprintf(c->out + n, cap - n, "HTTP/1.1 %d %s\r\nServer: ktls-serve\r\nDate: %s\r\n%s",
+		      status, http_status_text(status), date_now(), extra);
+	if (type && n < cap)
+		n += snprintf(c->out + n, cap - n, "Content-Type: %s\r\n", type);
+	if (length >= 0 && n < cap)
+		n += snprintf(c->out + n, cap - n, "Content-Length: %lld\r\n", length);
+	if (n < cap)
+		n += snprintf(c->out + n, cap - n, "Connection: %s\r\n\r\n%s",
+			      c->close_after ? "close" : "keep-alive", body ? body : "");
+	c->out_len = n < cap ? n : cap - 1;
+	c->out_off = 0;
+	c->status = status;
+}
+
+static void answer_error(struct conn *c, int status, int head_only, const char *extra)
+{
+	char body[64];
+	int bl = snprintf(body, sizeof(body), "%d %s\n", status, http_status_text(status));
+
+	answer_head(c, status, extra ? extra : status == 405 ? "Allow: GET, HEAD\r\n" : "",
+		    "text/plain; charset=utf-8", bl, head_only ? "" : body);
+}
+
+static int open_beneath(int dir, const char *path, int flags)
+{
+	struct open_how how = { .flags = flags | O_CLOEXEC,
 				.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
 
-	return syscall(SYS_openat2, root, path, &how, sizeof(how));
+	return syscall(SYS_openat2, dir, path, &how, sizeof(how));
 }
 
-/* Open the file for a request path: its fd, or -1 for 404. */
-static int open_file(int root, const char *path, off_t *size)
+/*
+ * The file for a request path, opened for reading, or a status (404, 403).
+ * Nothing is opened before it is known to be a regular file: O_PATH
+ * first, so a FIFO or a device never blocks nor wakes up anything.
+ */
+static int open_file(const char *path, struct stat *st, const char **name)
 {
 	const char *rel = path + strspn(path, "/");
-	struct stat st;
-	int fd = open_beneath(root, *rel ? rel : "."), ifd;
+	struct stat again;
+	int pfd, fd, dir = -1;
 
-	if (fd < 0 || fstat(fd, &st))
+	*name = path;
+	pfd = open_beneath(S.root, *rel ? rel : ".", O_PATH);
+	if (pfd < 0 || fstat(pfd, st))
 		goto none;
-	if (S_ISDIR(st.st_mode)) {
-		ifd = open_beneath(fd, "index.html");
-		close(fd);
-		fd = ifd;
-		if (fd < 0 || fstat(fd, &st))
+	if (S_ISDIR(st->st_mode)) {
+		dir = pfd;
+		pfd = open_beneath(dir, "index.html", O_PATH);
+		*name = "index.html";
+		if (pfd < 0 || fstat(pfd, st))
 			goto none;
 	}
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISREG(st->st_mode))
 		goto none;
-	*size = st.st_size;
+	fd = open_beneath(dir >= 0 ? dir : S.root, dir >= 0 ? "index.html" : *rel ? rel : ".",
+			  O_RDONLY | O_NONBLOCK | O_NOCTTY);
+	close(pfd);
+	if (dir >= 0)
+		close(dir);
+	if (fd < 0)
+		return errno == EACCES ? -403 : -404;
+	/* Replaced between the two opens: no longer the file that was checked. */
+	if (fstat(fd, &again) || again.st_ino != st->st_ino || again.st_dev != st->st_dev) {
+		close(fd);
+		return -404;
+	}
 	return fd;
 none:
-	if (fd >= 0)
+	if (pfd >= 0)
+		close(pfd);
+	if (dir >= 0)
+		close(dir);
+	return -404;
+}
+
+/* What the client asked for, safe to log: control bytes escaped, cut to fit. */
+static const char *target(const struct conn *c)
+{
+	static char t[200];
+
+	return tool_escape(t, sizeof(t), c->target, c->target_len);
+}
+
+static void log_request(struct conn *c, long long bytes)
+{
+	char m[40];
+
+	if (!S.verbose)
+		return;
+	logmsg("%s %s %s -> %d (%lld bytes)", c->peer,
+	       tool_escape(m, sizeof(m), c->method, strlen(c->method)), target(c), c->status,
+	       bytes);
+}
+
+/* A whole request head (hl bytes, or minus a status for a bad one) in c->in. */
+static void handle_request(struct conn *c, int hl)
+{
+	struct http_req r;
+	const char *name;
+	char extra[256], lm[HTTP_DATE_LEN];
+	long long first, last, len;
+	struct stat st;
+	int status, fd, range;
+
+	c->requests++;
+	c->file = -1;
+	c->file_left = 0;
+	c->st = C_SEND;
+	cork(c, 1);
+	if (hl < 0) {
+		snprintf(c->method, sizeof(c->method), "?");
+		c->target_len = c->have < 48 ? c->have : 48;
+		memcpy(c->target, c->in, c->target_len);
+		c->close_after = c->linger = 1;
+		answer_error(c, -hl, 0, NULL);
+		c->have = 0;
+		goto out;
+	}
+	status = http_parse_request((char *)c->in, hl, &r);
+	memmove(c->in, c->in + hl, c->have - hl);
+	c->have -= hl;
+	snprintf(c->method, sizeof(c->method), "%s", *r.method ? r.method : "?");
+	c->target_len = strlen(r.target);
+	memcpy(c->target, r.target, c->target_len + 1);
+	c->close_after = !r.keep_alive || c->peer_eof || c->requests >= S.keepalive_requests ||
+			 status == 400 || status == 414 || status == 505;
+	c->linger = r.has_body || status == 400 || status == 414;
+	if (status) {
+		answer_error(c, status, !strcmp(r.method, "HEAD"), NULL);
+		goto out;
+	}
+	fd = open_file(r.path, &st, &name);
+	if (fd < 0) {
+		answer_error(c, -fd, !strcmp(r.method, "HEAD"), NULL);
+		goto out;
+	}
+	http_date_format(st.st_mtime, lm);
+	if (r.if_modified_since >= 0 && r.if_modified_since <= time(NULL) &&
+	    st.st_mtime <= r.if_modified_since) {
+		snprintf(extra, sizeof(extra), "Last-Modified: %s\r\n", lm);
+		answer_head(c, 304, extra, NULL, -1, NULL);
 		close(fd);
-	return -1;
-}
-
-static const char *content_type(const char *path)
-{
-	const char *dot = strrchr(path, '.');
-
-	if (dot && (!strcmp(dot, ".html") || !strcmp(dot, ".htm")))
-		return "text/html";
-	if (dot && !strcmp(dot, ".txt"))
-		return "text/plain";
-	return "application/octet-stream";
-}
-
-static const char *status_text(int status)
-{
-	switch (status) {
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 414: return "URI Too Long";
-	case 431: return "Request Header Fields Too Large";
+		goto out;
 	}
-	return "Error";
+	range = *r.range ? http_range(&r, st.st_size, st.st_mtime, &first, &last) : 200;
+	if (range == 416) {
+		snprintf(extra, sizeof(extra), "Content-Range: bytes */%lld\r\n",
+			 (long long)st.st_size);
+		answer_error(c, 416, !strcmp(r.method, "HEAD"), extra);
+		close(fd);
+		goto out;
+	}
+	if (range != 206) {
+		first = 0;
+		last = st.st_size - 1;
+	}
+	len = last - first + 1;
+	snprintf(extra, sizeof(extra), "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n", lm);
+	if (range == 206)
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+			 "Content-Range: bytes %lld-%lld/%lld\r\n", first, last,
+			 (long long)st.st_size);
+	answer_head(c, range, extra, http_mime_type(name), len, NULL);
+	if (!strcmp(r.method, "HEAD") || !len) {
+		close(fd);
+	} else {
+		c->file = fd;
+		c->file_off = first;
+		c->file_left = len;
+	}
+out:
+	/* The whole answer has a deadline of its own, whatever the client reads. */
+	c->deadline = (c->head_start ? c->head_start : now_ms()) + S.request_s * 1000LL +
+		      c->file_left * 1000 / S.min_rate;
+	log_request(c, c->file_left);
 }
 
-static int send_error(struct ktlsh_conn *c, int status, int head_only, int keep_alive)
+enum { R_NEED, R_HEAD, R_CLOSED, R_ERROR };
+
+/* Read what the client sends into c->in: R_NEED (none for now), or why not. */
+static int take_input(struct conn *c)
 {
-	const char *text = status_text(status);
-	char buf[512], body[64];
 	struct ktlsh_err err;
-	int bl = snprintf(body, sizeof(body), "%d %s\n", status, text);
-	int n = snprintf(buf, sizeof(buf),
-			 "HTTP/1.1 %d %s\r\nServer: ktls-serve\r\nContent-Type: text/plain\r\n"
-			 "Content-Length: %d\r\n%sConnection: %s\r\n\r\n%s", status, text, bl,
-			 status == 405 ? "Allow: GET, HEAD\r\n" : "",
-			 keep_alive ? "keep-alive" : "close", head_only ? "" : body);
+	ssize_t n;
 
-	if (ktlsh_write(c, buf, n, &err) < 0) {
-		logmsg("sending a %d: %s", status, err.msg);
-		return -1;
+	for (;;) {
+		if (c->have == c->in_cap) {
+			size_t cap = c->in_cap ? c->in_cap * 2 : IN_FIRST;
+			unsigned char *p;
+
+			if (c->in_cap >= HTTP_HEAD_MAX + 1)
+				return R_NEED;	/* full: the head is bad, or pipelined data waits */
+			if (cap > HTTP_HEAD_MAX + 1)
+				cap = HTTP_HEAD_MAX + 1;
+			p = realloc(c->in, cap);
+			if (!p) {
+				logmsg("%s: out of memory for a request", c->peer);
+				return R_ERROR;
+			}
+			c->in = p;
+			c->in_cap = cap;
+		}
+		n = ktlsh_read(c->tls, c->in + c->have, c->in_cap - c->have, &err);
+		if (n == KTLSH_WANT_READ)
+			return R_NEED;
+		if (n == 0) {
+			c->peer_eof = 1;
+			return R_CLOSED;
+		}
+		if (n < 0 && err.code == KTLSH_E_CLOSED && !c->have && c->st == C_HEAD) {
+			/* Between two requests, as many clients leave: not worth a line. */
+			if (S.verbose)
+				logmsg("%s: %s", c->peer, err.msg);
+			return R_ERROR;
+		}
+		if (n < 0) {
+			logmsg("%s: reading a request: %s", c->peer, err.msg);
+			return R_ERROR;
+		}
+		if (!c->have && c->st == C_HEAD && !c->head_start) {
+			c->head_start = now_ms();
+			c->deadline = c->head_start + S.request_s * 1000LL;
+		}
+		c->have += n;
 	}
+}
+
+/*
+ * C_HEAD: R_HEAD with *hl when a head is whole (or bad), else R_NEED,
+ * R_CLOSED or R_ERROR. A request that came whole before the client's
+ * close_notify is still answered.
+ */
+static int read_head(struct conn *c, int *hl)
+{
+	int r = R_NEED;
+
+	if (!c->have || !(*hl = http_head_len(c->in, c->have)))
+		r = take_input(c);
+	if (r == R_ERROR || !c->have)
+		return r;
+	if (!c->head_start) {	/* pipelined: it starts now */
+		c->head_start = now_ms();
+		c->deadline = c->head_start + S.request_s * 1000LL;
+	}
+	*hl = http_head_len(c->in, c->have);
+	return *hl ? R_HEAD : r;
+}
+
+/* C_SEND: 0 when the answer is out, KTLSH_WANT_WRITE, or -1 if the connection broke. */
+static int send_answer(struct conn *c)
+{
+	struct ktlsh_err err;
+	ssize_t n;
+
+	while (c->out_off < c->out_len) {
+		n = ktlsh_write(c->tls, c->out + c->out_off, c->out_len - c->out_off, &err);
+		if (n == KTLSH_WANT_WRITE)
+			return n;
+		if (n < 0) {
+			logmsg("%s: sending the answer to %s: %s", c->peer, target(c), err.msg);
+			return -1;
+		}
+		c->out_off += n;
+	}
+	if (c->file_left) {
+		size_t slice = c->file_left < SEND_SLICE ? c->file_left : SEND_SLICE;
+
+		n = ktlsh_sendfile(c->tls, c->file, c->file_off, slice, &err);
+		if (n == KTLSH_WANT_WRITE)
+			return n;
+		if (n < 0) {
+			logmsg("%s: sending %s: %s", c->peer, target(c), err.msg);
+			return -1;
+		}
+		c->file_off += n;
+		c->file_left -= n;
+		if (c->file_left)
+			return KTLSH_WANT_WRITE;	/* the others' turn: epoll comes back */
+	}
+	if (c->file >= 0) {
+		close(c->file);
+		c->file = -1;
+	}
+	cork(c, 0);
 	return 0;
 }
 
 /*
- * After answering a request that was not read to its end, read and drop
- * what the client is still sending (until it pauses for 100 ms, for
- * DRAIN_MS or DRAIN_MAX bytes at most): closing with unread data would
- * reset the connection, and the client might lose the answer.
+ * Close with a reset, not a FIN behind data the client does not read: the
+ * kernel would keep that data, and the socket, for minutes.
  */
-static void drain(struct ktlsh_conn *c, int fd)
+static void reset(struct conn *c)
 {
-	long long end = now_ms() + DRAIN_MS;
-	static char junk[16384];
-	size_t total = 0;
-	ssize_t n;
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
-	set_rcvtimeo(fd, 100);
-	while (total < DRAIN_MAX && now_ms() < end) {
-		n = ktlsh_read(c, junk, sizeof(junk), NULL);
-		if (n <= 0)
-			break;
-		total += n;
-	}
-}
-
-static int timed_out(const struct ktlsh_err *err)
-{
-	return err->code == KTLSH_E_SYSTEM &&
-	       (err->sys_errno == EAGAIN || err->sys_errno == EWOULDBLOCK);
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
 /*
- * One connection, after the handshake: requests until close. Each request
- * head must be complete within idle_s of the previous answer (of the
- * handshake for the first). Returns 0 to close with close_notify, -1 if
- * the connection is broken.
+ * Nothing of OpenSSL is made for a connection until its first bytes come:
+ * a client that connects and says nothing costs the struct conn alone.
+ * 1 once the connection has its ktlsh_conn, 0 to wait, -1 to close.
  */
-static int serve(struct ktlsh_conn *c, int fd, int root)
+static int first_bytes(struct conn *c)
 {
-	static unsigned char buf[HEAD_MAX + 1];
-	size_t have = 0;
-	long long deadline, left;
 	struct ktlsh_err err;
-	struct req r;
-	char hdr[512];
-	off_t size = 0;
+	char b;
+	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		watch(c, EPOLLIN);
+		return 0;
+	}
+	if (n <= 0) {
+		if (S.verbose)
+			logmsg("%s: closed before the handshake", c->peer);
+		return -1;
+	}
+	if (ktlsh_conn_new(S.ctx, c->fd, NULL, &c->tls, &err)) {
+		logmsg("%s: %s", c->peer, err.msg);
+		return -1;
+	}
+	return 1;
+}
+
+/* Take the connection as far as the socket lets it go. */
+static void drive(struct conn *c)
+{
+	struct ktlsh_err err;
+	char junk[4096];
 	ssize_t n;
-	int status, ffd, hl, len;
+	int rc, hl = 0;
 
 	for (;;) {
-		deadline = now_ms() + idle_s * 1000LL;
-		while (!(hl = head_len(buf, have))) {
-			left = deadline - now_ms();
-			if (left <= 0)
-				goto idle;
-			set_rcvtimeo(fd, left);
-			n = ktlsh_read(c, buf + have, HEAD_MAX - have, &err);
-			/* (through OpenSSL, --userspace, a timeout is not EAGAIN) */
-			if (n < 0 && (timed_out(&err) || now_ms() >= deadline))
-				goto idle;
-			if (n < 0) {
-				logmsg("%s: reading a request: %s", peer, err.msg);
-				return -1;
+		switch (c->st) {
+		case C_HANDSHAKE:
+			if (!c->tls) {
+				rc = first_bytes(c);
+				if (rc <= 0) {
+					if (rc)
+						conn_free(c, 0);
+					return;
+				}
 			}
-			if (n == 0) {
-				if (have && verbose)
+			rc = ktlsh_handshake(c->tls, &err);
+			if (rc == KTLSH_WANT_READ || rc == KTLSH_WANT_WRITE) {
+				watch(c, rc == KTLSH_WANT_READ ? EPOLLIN : EPOLLOUT);
+				return;
+			}
+			if (rc) {
+				logmsg("%s: %s", c->peer, err.msg);
+				conn_free(c, 0);
+				return;
+			}
+			if (S.verbose || *ktlsh_conn_note(c->tls))
+				logmsg("%s: %s %s, records %s%s", c->peer, ktlsh_conn_version(c->tls),
+				       ktlsh_conn_cipher(c->tls),
+				       ktlsh_conn_offloaded(c->tls) ? "through the kernel module" :
+				       *ktlsh_conn_note(c->tls) ? ktlsh_conn_note(c->tls) :
+				       "in userspace OpenSSL",
+				       ktlsh_conn_resumed(c->tls) ? ", session resumed" : "");
+			c->st = C_HEAD;
+			c->deadline = now_ms() + S.request_s * 1000LL;
+			continue;
+		case C_HEAD:
+			rc = read_head(c, &hl);
+			if (rc == R_NEED) {
+				watch(c, EPOLLIN);
+				return;
+			}
+			if (rc == R_CLOSED) {
+				if (c->have && S.verbose)
 					logmsg("%s: closed in the middle of a request (%zu bytes)",
-					       peer, have);
-				return 0;
+					       c->peer, c->have);
+				begin_close(c, 0);
+				continue;
 			}
-			have += n;
-		}
-		if (hl < 0) {
-			if (verbose)
-				logmsg("%s: bad request head (%zu bytes) -> %d", peer, have, -hl);
-			if (!send_error(c, -hl, 0, 0))
-				drain(c, fd);
-			return 0;
-		}
-		buf[hl - 2] = 0;	/* after the last header line's CRLF */
-		memset(&r, 0, sizeof(r));
-		status = parse((char *)buf, &r);
-		memmove(buf, buf + hl, have - hl);
-		have -= hl;
-		ffd = -1;
-		if (!status) {
-			ffd = open_file(root, r.path, &size);
-			if (ffd < 0)
-				status = 404;
-		}
-		if (verbose)
-			logmsg("%s %s -> %d", *r.method ? r.method : "?", r.path,
-			       status ? status : 200);
-		if (status == 400 || status == 414) {
-			if (!send_error(c, status, 0, 0))
-				drain(c, fd);
-			return 0;
-		}
-		if (status) {
-			if (send_error(c, status, !strcmp(r.method, "HEAD"), r.keep_alive))
-				return -1;
-			if (!r.keep_alive) {
-				if (r.has_body)
-					drain(c, fd);
-				return 0;
+			if (rc == R_ERROR) {
+				conn_free(c, 0);
+				return;
+			}
+			handle_request(c, hl);
+			continue;
+		case C_SEND:
+			rc = send_answer(c);
+			if (rc == KTLSH_WANT_WRITE) {
+				/* Reading on meanwhile: pipelined requests, and KeyUpdates. */
+				watch(c, EPOLLOUT | (c->have < HTTP_HEAD_MAX + 1 && !c->peer_eof ?
+						     EPOLLIN : 0));
+				return;
+			}
+			if (rc < 0) {
+				conn_free(c, 0);
+				return;
+			}
+			c->head_start = 0;
+			if (c->close_after) {
+				begin_close(c, c->linger || c->have);
+				continue;
+			}
+			c->st = C_HEAD;
+			c->deadline = now_ms() + S.keepalive_s * 1000LL;
+			if (!c->have) {		/* an idle connection keeps no buffer */
+				free(c->in);
+				c->in = NULL;
+				c->in_cap = 0;
+			}
+			continue;
+		case C_SHUTDOWN:
+			rc = ktlsh_shutdown(c->tls, &err);
+			if (rc == KTLSH_WANT_WRITE) {
+				watch(c, EPOLLOUT);
+				return;
+			}
+			if (rc || !c->linger || c->peer_eof) {
+				conn_free(c, 0);
+				return;
+			}
+			shutdown(c->fd, SHUT_WR);
+			c->st = C_LINGER;
+			continue;
+		case C_LINGER:
+			n = ktlsh_read(c->tls, junk, sizeof(junk), NULL);
+			if (n == KTLSH_WANT_READ) {
+				watch(c, EPOLLIN);
+				return;
+			}
+			c->lingered += n > 0 ? n : 0;
+			if (n <= 0 || c->lingered > LINGER_MAX) {
+				conn_free(c, 0);
+				return;
 			}
 			continue;
 		}
-		len = snprintf(hdr, sizeof(hdr),
-			       "HTTP/1.1 200 OK\r\nServer: ktls-serve\r\nContent-Type: %s\r\n"
-			       "Content-Length: %lld\r\nConnection: %s\r\n\r\n",
-			       content_type(r.path), (long long)size,
-			       r.keep_alive ? "keep-alive" : "close");
-		if (ktlsh_write(c, hdr, len, &err) < 0 ||
-		    (strcmp(r.method, "HEAD") && size &&
-		     ktlsh_sendfile(c, ffd, 0, size, &err) < 0)) {
-			logmsg("%s: sending %s: %s", peer, r.path, err.msg);
-			close(ffd);
-			return -1;
-		}
-		close(ffd);
-		if (!r.keep_alive) {
-			if (r.has_body)
-				drain(c, fd);
-			return 0;
-		}
 	}
-idle:
-	if (!have) {
-		if (verbose)
-			logmsg("%s: idle for %d s, closing", peer, idle_s);
-		return 0;
-	}
-	logmsg("%s: request not complete within %d s (%zu bytes) -> 408", peer, idle_s, have);
-	return send_error(c, 408, 0, 0);
 }
 
-static void on_alarm(int sig)
+static void expire(struct conn *c)
+{
+	switch (c->st) {
+	case C_HANDSHAKE:
+		logmsg("%s: no TLS handshake within %ld s, closing", c->peer, S.handshake_s);
+		conn_free(c, 0);
+		return;
+	case C_HEAD:
+		if (c->have) {
+			logmsg("%s: request not complete within %ld s (%zu bytes) -> 408", c->peer,
+			       S.request_s, c->have);
+			snprintf(c->method, sizeof(c->method), "?");
+			c->target_len = 0;
+			c->close_after = 1;
+			answer_error(c, 408, 0, NULL);
+			c->file = -1;
+			c->file_left = 0;
+			c->have = 0;
+			c->st = C_SEND;
+			c->linger = 1;
+			c->deadline = now_ms() + LINGER_MS;
+			drive(c);
+			return;
+		}
+		if (S.verbose)
+			logmsg("%s: idle for %ld s, closing", c->peer,
+			       c->requests ? S.keepalive_s : S.request_s);
+		begin_close(c, 0);
+		drive(c);
+		return;
+	case C_SEND:
+		logmsg("%s: %s not sent within its deadline (the client reads too slowly), "
+		       "closing", c->peer, target(c));
+		reset(c);
+		conn_free(c, 0);
+		return;
+	case C_SHUTDOWN:
+	case C_LINGER:
+		conn_free(c, 0);
+		return;
+	}
+}
+
+static void on_event(struct conn *c, uint32_t events)
+{
+	/* While an answer goes out, what the client sends is read into c->in. */
+	if (c->st == C_SEND && (events & EPOLLIN) && take_input(c) == R_ERROR) {
+		conn_free(c, 0);
+		return;
+	}
+	drive(c);
+}
+
+static void peer_name(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		snprintf(out, len, "[%s]:%u", a, ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		snprintf(out, len, "%s:%u", a, ntohs(s4->sin_port));
+	}
+}
+
+static void accept_some(void)
+{
+	static long long emfile_logged;
+	struct sockaddr_storage ss;
+	struct epoll_event ev;
+	socklen_t sl;
+	struct conn *c;
+	int fd, slot, i;
+
+	for (i = 0; i < ACCEPT_BATCH && my_turn(); i++) {
+		sl = sizeof(ss);
+		fd = accept4(L.listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if ((errno == EMFILE || errno == ENFILE) && now_ms() - emfile_logged > 10000) {
+				emfile_logged = now_ms();
+				logmsg("accept: %s", strerror(errno));
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EMFILE &&
+				   errno != ENFILE) {
+				logmsg("accept: %s", strerror(errno));
+			}
+			return;
+		}
+		for (slot = 0; slot < S.max_conns && L.conns[slot]; slot++)
+			;
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			return;
+		}
+		c->fd = fd;
+		c->slot = slot;
+		c->file = -1;
+		c->st = C_HANDSHAKE;
+		c->deadline = now_ms() + S.handshake_s * 1000LL;
+		peer_name(&ss, c->peer, sizeof(c->peer));
+		ev.events = EPOLLIN;
+		ev.data.ptr = c;
+		if (epoll_ctl(L.ep, EPOLL_CTL_ADD, fd, &ev)) {
+			logmsg("%s: epoll: %s", c->peer, strerror(errno));
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->events = EPOLLIN;
+		L.conns[slot] = c;
+		L.nconns++;
+		atomic_store(&S.shared->conns[S.me], L.nconns);
+		set_nodelay(fd);
+		drive(c);
+	}
+	if (!my_turn())
+		listen_on(0);
+}
+
+static void on_term(int sig)
 {
 	(void)sig;
-	alarmed = 1;
+	stopping = 1;
 }
+
+static void __attribute__((noreturn)) worker(int listen_fd)
+{
+	struct epoll_event evs[128];
+	long long next_sweep = now_ms() + SWEEP_MS, now;
+	struct sigaction sa = { .sa_handler = on_term };
+	sigset_t none;
+	long i;
+	int n;
+
+	sigemptyset(&none);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGCHLD, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	L.listen_fd = listen_fd;
+	atomic_store(&S.shared->conns[S.me], 0);
+	L.conns = calloc(S.max_conns, sizeof(*L.conns));
+	L.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (!L.conns || L.ep < 0) {
+		logmsg("worker: %s", strerror(errno));
+		_exit(1);
+	}
+	listen_on(1);
+	while (!stopping) {
+		now = now_ms();
+		n = epoll_wait(L.ep, evs, 128, next_sweep > now ? (int)(next_sweep - now) : 0);
+		if (n < 0 && errno != EINTR) {
+			logmsg("epoll_wait: %s", strerror(errno));
+			_exit(1);
+		}
+		for (i = 0; i < n; i++) {
+			if (!evs[i].data.ptr)
+				accept_some();
+			else
+				on_event(evs[i].data.ptr, evs[i].events);
+		}
+		now = now_ms();
+		if (now >= next_sweep) {
+			next_sweep = now + SWEEP_MS;
+			listen_on(my_turn());
+			for (i = 0; i < S.max_conns; i++)
+				if (L.conns[i] && now >= L.conns[i]->deadline)
+					expire(L.conns[i]);
+		}
+	}
+	for (i = 0; i < S.max_conns; i++)
+		if (L.conns[i])
+			conn_free(L.conns[i], 1);
+	_exit(0);
+}
+
+/* The listening socket, bound before root is dropped. */
+static int bind_one(const char *addr, long port)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *s4 = (void *)&ss;
+	struct sockaddr_in6 *s6 = (void *)&ss;
+	int one = 1, zero = 0, fam, fd;
+	socklen_t sl;
+
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		fam = AF_INET;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		sl = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+		fam = AF_INET6;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		sl = sizeof(*s6);
+	} else {
+		tool_usage_error("--addr takes an IPv4 or IPv6 address, not '%s'", addr);
+	}
+	fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		tool_die(1, "socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* "::" takes IPv4 clients too. */
+	if (fam == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, (struct sockaddr *)&ss, sl))
+		tool_die(1, "cannot listen on %s port %ld: %s", addr, port,
+			 errno == EADDRINUSE ? "the port is in use by another program" :
+			 strerror(errno));
+	if (listen(fd, 4096))
+		tool_die(1, "listen: %s", strerror(errno));
+	return fd;
+}
+
+/* Enough descriptors for every connection and its file, in every worker. */
+static void fd_limit(int explicit_cap)
+{
+	rlim_t want = (rlim_t)S.max_conns * 2 + 64;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_max < want) {
+		struct rlimit more = { want, want };
+
+		if (!setrlimit(RLIMIT_NOFILE, &more))
+			return;
+		if (explicit_cap)
+			tool_die(1, "--max-conns %ld needs %lu file descriptors, the limit is %lu "
+				 "(ulimit -n)", S.max_conns, (unsigned long)want,
+				 (unsigned long)rl.rlim_max);
+		S.max_conns = (long)(rl.rlim_max - 64) / 2;
+		tool_warn("--max-conns lowered to %ld: the file descriptor limit is %lu",
+			  S.max_conns, (unsigned long)rl.rlim_max);
+		want = rl.rlim_max;
+	}
+	rl.rlim_cur = want;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+static void drop_root(const char *user)
+{
+	struct passwd *pw;
+
+	errno = 0;
+	pw = getpwnam(user);
+	if (!pw)
+		tool_die(2, "--user: no user '%s'%s%s", user, errno ? ": " : "",
+			 errno ? strerror(errno) : "");
+	if (geteuid())
+		tool_die(1, "--user %s: only root can change its user", user);
+	if (setgroups(1, &pw->pw_gid) || setgid(pw->pw_gid) || setuid(pw->pw_uid))
+		tool_die(1, "--user %s: %s", user, strerror(errno));
+	if (!setuid(0))
+		tool_die(1, "--user %s: root could be regained", user);
+}
+
+static pid_t start_worker(int fd, long index)
+{
+	pid_t pid = fork();
+
+	if (pid)
+		return pid;
+	S.me = index;
+	/* The master's death ends the workers too. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1)
+		_exit(0);
+	worker(fd);
+}
+
+static volatile sig_atomic_t got_chld, got_term;
+
+static void on_master_signal(int sig)
+{
+	if (sig == SIGCHLD)
+		got_chld = 1;
+	else
+		got_term = 1;
+}
+
+static int __attribute__((noreturn)) supervise(int fd, long n)
+{
+	static pid_t pids[MAX_WORKERS];
+	static long long started[MAX_WORKERS];
+	struct sigaction sa = { .sa_handler = on_master_signal };
+	sigset_t block, orig;
+	int status;
+	pid_t pid;
+	long i;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &orig);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	for (i = 0; i < n; i++) {
+		pids[i] = start_worker(fd, i);
+		started[i] = now_ms();
+		if (pids[i] < 0)
+			tool_die(1, "fork: %s", strerror(errno));
+	}
+	for (;;) {
+		while (!got_chld && !got_term)
+			sigsuspend(&orig);
+		if (got_term) {
+			for (i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGTERM);
+			while (wait(NULL) > 0 || errno == EINTR)
+				;
+			exit(0);
+		}
+		got_chld = 0;
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			for (i = 0; i < n && pids[i] != pid; i++)
+				;
+			if (i == n)
+				continue;
+			logmsg("worker %d %s %d, starting another", pid,
+			       WIFSIGNALED(status) ? "killed by signal" : "exited with status",
+			       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+			/* Not counted by the others until it runs again. */
+			atomic_store(&S.shared->conns[i], -1);
+			/* One that dies at once would otherwise be restarted in a loop. */
+			if (now_ms() - started[i] < 1000)
+				sleep(1);
+			pids[i] = start_worker(fd, i);
+			started[i] = now_ms();
+		}
+	}
+}
+
+static const char *set_idle(const char *val, void *ptr)
+{
+	char *end;
+	long t = strtol(val, &end, 10);
+
+	(void)ptr;
+	if (!*val || *end || t < 1 || t > 86400)
+		return "takes seconds, from 1 to 86400";
+	S.handshake_s = S.request_s = S.keepalive_s = t;
+	return NULL;
+}
+
+static const char epilog[] =
+	"Every connection is bounded in time: the handshake, each request head, each\n"
+	"answer (request timeout plus the body at --min-rate), and the wait for the\n"
+	"next request; each worker holds at most --max-conns connections.\n";
 
 int main(int argc, char **argv)
 {
 	struct ktlsh_config cfg = { .role = KTLSH_SERVER };
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	const char *dir = NULL, *addr = "127.0.0.1";
-	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
-	struct timeval idle;
-	struct ktlsh_ctx *ctx;
-	struct ktlsh_conn *c;
+	const char *pos[1], *addr = "127.0.0.1", *client_ca = NULL, *user = NULL;
+	long port = 4433, workers = 0, max_conns = 0;
+	const struct tool_opt opts[] = {
+		{ "--cert", "FILE", OPT_STR, &cfg.cert_file, 0, 0, NULL,
+		  "the server's certificate (chain), PEM (required)" },
+		{ "--key", "FILE", OPT_STR, &cfg.key_file, 0, 0, NULL,
+		  "its private key, PEM (required)" },
+		{ "--port", "N", OPT_NUM, &port, 1, 65535, NULL, "TCP port (default 4433)" },
+		{ "--addr", "ADDR", OPT_STR, &addr, 0, 0, NULL,
+		  "IPv4 or IPv6 address to listen on (default 127.0.0.1;\n"
+		  ":: for every address, IPv6 and IPv4)" },
+		{ "--workers", "N", OPT_NUM, &workers, 1, MAX_WORKERS, NULL,
+		  "worker processes (default: one per CPU)" },
+		{ "--max-conns", "N", OPT_NUM, &max_conns, 1, 1000000, NULL,
+		  "connections per worker at most (default 1024)" },
+		{ "--handshake-timeout", "S", OPT_NUM, &S.handshake_s, 1, 86400, NULL,
+		  "the TLS handshake must end within S seconds (default 10)" },
+		{ "--request-timeout", "S", OPT_NUM, &S.request_s, 1, 86400, NULL,
+		  "each request head, and then its answer, within S seconds of\n"
+		  "its first byte (default 30; the answer also gets --min-rate)" },
+		{ "--min-rate", "BYTES", OPT_NUM, &S.min_rate, 1, 1L << 40, NULL,
+		  "per second: the time an answer gets for its body (default 65536)" },
+		{ "--keepalive-timeout", "S", OPT_NUM, &S.keepalive_s, 1, 86400, NULL,
+		  "close a connection with no new request for S seconds (default 15)" },
+		{ "--keepalive-requests", "N", OPT_NUM, &S.keepalive_requests, 1, 1000000000, NULL,
+		  "close a connection after N requests (default 1000)" },
+		{ "--idle-timeout", "S", OPT_CALL, NULL, 0, 0, set_idle,
+		  "the handshake, request and keep-alive timeouts at once" },
+		{ "--user", "NAME", OPT_STR, &user, 0, 0, NULL,
+		  "run as this user once the port is bound and the key read" },
+		TOOL_TLS_OPTS(&cfg),
+		{ "--client-ca", "FILE", OPT_STR, &client_ca, 0, 0, NULL,
+		  "ask for client certificates and check them against FILE" },
+		{ "-v", NULL, OPT_FLAG, &S.verbose, 0, 0, NULL,
+		  "log each connection and request on stderr" },
+		{ NULL },
+	};
+	const struct tool tool = { "ktls-serve", "--cert FILE --key FILE [options] DIR", opts,
+				   epilog };
 	struct ktlsh_err err;
-	int i, root, l, fd, one = 1;
-	long port = 4433, t0;
+	int fd, i;
 
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			fputs(usage, stdout);
-			return 0;
-		} else if (!strcmp(a, "--userspace")) {
-			cfg.userspace = 1;
-		} else if (!strcmp(a, "--fallback")) {
-			cfg.unsupported = KTLSH_UNSUPPORTED_USERSPACE;
-		} else if (!strcmp(a, "-v")) {
-			verbose = 1;
-		} else if (a[0] == '-' && !v) {
-			usage_error("an option without its value, or an unknown option");
-		} else if (!strcmp(a, "--cert")) {
-			cfg.cert_file = argv[++i];
-		} else if (!strcmp(a, "--key")) {
-			cfg.key_file = argv[++i];
-		} else if (!strcmp(a, "--client-ca")) {
-			cfg.ca_file = argv[++i];
-			cfg.verify_peer = 1;
-		} else if (!strcmp(a, "--ciphers")) {
-			cfg.cipher_list = argv[++i];
-		} else if (!strcmp(a, "--ciphersuites")) {
-			cfg.ciphersuites = argv[++i];
-		} else if (!strcmp(a, "--addr")) {
-			addr = argv[++i];
-		} else if (!strcmp(a, "--port")) {
-			char *e;
-
-			port = strtol(argv[++i], &e, 10);
-			if (*e || port < 1 || port > 65535)
-				usage_error("--port takes a number from 1 to 65535");
-		} else if (!strcmp(a, "--idle-timeout")) {
-			char *e;
-			long t = strtol(argv[++i], &e, 10);
-
-			if (*e || t < 1 || t > 86400)
-				usage_error("--idle-timeout takes seconds, from 1 to 86400");
-			idle_s = t;
-		} else if (!strcmp(a, "--tls")) {
-			i++;
-			if (!strcmp(argv[i], "1.2"))
-				cfg.min_version = cfg.max_version = 0x0303;
-			else if (!strcmp(argv[i], "1.3"))
-				cfg.min_version = cfg.max_version = 0x0304;
-			else
-				usage_error("--tls takes 1.2 or 1.3");
-		} else if (a[0] == '-') {
-			usage_error("unknown option");
-		} else if (dir) {
-			usage_error("more than one directory to serve");
-		} else {
-			dir = a;
-		}
-	}
-	if (!dir)
-		usage_error("no directory to serve");
+	if (!tool_parse(&tool, argc, argv, pos, 1))
+		tool_usage_error("no directory to serve");
 	if (!cfg.cert_file || !cfg.key_file)
-		usage_error("--cert and --key are required");
-	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1)
-		usage_error("--addr takes an IPv4 address");
-	sin.sin_port = htons(port);
-
-	if (ktlsh_ctx_new(&cfg, &ctx, &err))
-		die("%s", err.msg);
-	root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (root < 0)
-		die("cannot serve '%s': %s", dir, strerror(errno));
-	if (access(dir, R_OK | X_OK))
-		die("cannot serve '%s': %s", dir, strerror(errno));
-	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l < 0)
-		die("socket: %s", strerror(errno));
-	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(l, (struct sockaddr *)&sin, sizeof(sin)))
-		die("cannot listen on %s port %ld: %s", addr, port,
-		    errno == EADDRINUSE ? "the port is in use by another program" : strerror(errno));
-	if (listen(l, 64))
-		die("listen: %s", strerror(errno));
-	signal(SIGCHLD, SIG_IGN);	/* children are reaped by the kernel */
-	signal(SIGPIPE, SIG_IGN);
-	fprintf(stderr, "ktls-serve: serving %s on https://%s:%ld/, records %s\n", dir, addr, port,
-		cfg.userspace ? "in userspace OpenSSL (--userspace)" : "through the kernel module");
-
-	for (;;) {
-		struct sockaddr_in from;
-		socklen_t flen = sizeof(from);
-		pid_t pid;
-
-		fd = accept(l, (struct sockaddr *)&from, &flen);
-		if (fd < 0) {
-			if (errno != EINTR && errno != ECONNABORTED)
-				logmsg("accept: %s", strerror(errno));
-			continue;
-		}
-		pid = fork();
-		if (pid < 0) {
-			logmsg("fork: %s", strerror(errno));
-			close(fd);
-			continue;
-		}
-		if (pid) {
-			close(fd);
-			continue;
-		}
-		close(l);
-		snprintf(peer, sizeof(peer), "%s:%u", inet_ntoa(from.sin_addr),
-			 ntohs(from.sin_port));
-		/*
-		 * The whole handshake within idle_s: the alarm interrupts a
-		 * read that a client trickling bytes would keep going, and
-		 * OpenSSL gives up on the interrupted read.
-		 */
-		idle = (struct timeval){ .tv_sec = idle_s };
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &idle, sizeof(idle));
-		sigaction(SIGALRM, &sa, NULL);
-		t0 = now_ms();
-		alarm(idle_s);
-		if (ktlsh_accept(ctx, fd, &c, &err)) {
-			if (alarmed || now_ms() - t0 >= idle_s * 1000LL)
-				logmsg("%s: no TLS handshake within %d s, closing", peer, idle_s);
-			else
-				logmsg("%s: %s", peer, err.msg);
-			close(fd);
-			_exit(1);
-		}
-		alarm(0);
-		if (verbose || *ktlsh_conn_note(c))
-			logmsg("%s: %s %s, records %s", peer, ktlsh_conn_version(c),
-			     ktlsh_conn_cipher(c),
-			     ktlsh_conn_offloaded(c) ? "through the kernel module" :
-			     *ktlsh_conn_note(c) ? ktlsh_conn_note(c) : "in userspace OpenSSL");
-		if (serve(c, fd, root)) {
-			ktlsh_abort(c);
-		} else if (ktlsh_close(c, &err) && verbose) {
-			logmsg("%s: closing: %s", peer, err.msg);
-		}
-		_exit(0);
+		tool_usage_error("--cert and --key are required");
+	if (client_ca) {
+		cfg.ca_file = client_ca;
+		cfg.verify_peer = 1;
 	}
+	S.workers = workers ? workers : sysconf(_SC_NPROCESSORS_ONLN);
+	if (S.workers < 1)
+		S.workers = 1;
+	if (S.workers > MAX_WORKERS)
+		S.workers = MAX_WORKERS;
+	if (max_conns)
+		S.max_conns = max_conns;
+	signal(SIGPIPE, SIG_IGN);
+
+	if (ktlsh_ctx_new(&cfg, &S.ctx, &err))
+		tool_die(1, "%s", err.msg);
+	S.root = open(pos[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (S.root < 0 || access(pos[0], R_OK | X_OK))
+		tool_die(1, "cannot serve '%s': %s", pos[0], strerror(errno));
+	fd = bind_one(addr, port);
+	S.shared = mmap(NULL, sizeof(*S.shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			-1, 0);
+	if (S.shared == MAP_FAILED)
+		tool_die(1, "mmap: %s", strerror(errno));
+	for (i = 0; i < MAX_WORKERS; i++)
+		atomic_store(&S.shared->conns[i], -1);
+	fd_limit(max_conns != 0);
+	if (user)
+		drop_root(user);
+	fprintf(stderr, "ktls-serve: serving %s on https://%s%s%s:%ld/ with %ld worker%s of %ld "
+		"connections, records %s\n", pos[0], strchr(addr, ':') ? "[" : "", addr,
+		strchr(addr, ':') ? "]" : "", port, S.workers, S.workers > 1 ? "s" : "",
+		S.max_conns, cfg.userspace ? "in userspace OpenSSL (--userspace)" :
+		"through the kernel module");
+	supervise(fd, S.workers);
 }
