@@ -105,17 +105,22 @@ users-progs: $(USERS_PROGS)
 
 # The benchmark: the tool and its parts under userspace/bench/ (OpenSSL for
 # the userspace path, AF_ALG, threads).
-BENCH_SRCS := $(wildcard userspace/bench/*.c)
+BENCH_SRCS := $(filter-out userspace/bench/https-load.c,$(wildcard userspace/bench/*.c))
 $(USER_BIN)/ktls-bench: userspace/tools/ktls-bench.c $(BENCH_SRCS) userspace/bench/bench.h
 	@mkdir -p $(USER_BIN)
 	$(CC) $(USER_CFLAGS) -Iuserspace/bench -static -o $@ $< $(BENCH_SRCS) \
 		-lssl -lcrypto -lpthread -ldl
 
+# The HTTPS section's client (userspace OpenSSL, one epoll loop), static for the VM.
+$(USER_BIN)/https-load: userspace/bench/https-load.c
+	@mkdir -p $(USER_BIN)
+	$(CC) $(USER_CFLAGS) -static -o $@ $< -lssl -lcrypto -lpthread -ldl
+
 $(USER_BIN)/%: userspace/tools/%.c
 	@mkdir -p $(USER_BIN)
 	$(CC) $(USER_CFLAGS) -static -o $@ $<
 
-userspace: $(USER_TOOLS) $(HELPER_TESTS)
+userspace: $(USER_TOOLS) $(HELPER_TESTS) $(USER_BIN)/https-load
 
 # kselftest headers, taken from the installed linux-source tarball.
 $(KSFT_DIR)/kselftest_harness.h:
