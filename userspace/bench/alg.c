@@ -37,8 +37,8 @@ static const unsigned char null_key[8] = { 8, 0, 1, 0, 0, 0, 0, 0 };
 static int alg_open(const struct bench_job *job, size_t tag_len, char *err, size_t errlen)
 {
 	struct sockaddr_alg sa = { .salg_family = AF_ALG, .salg_type = "aead" };
-	const char *name = job->cipher ? job->cipher->alg : NULL_AEAD;
-	size_t key_len = job->cipher ? job->cipher->key_len : sizeof(null_key);
+	const char *name = job->null_aead ? NULL_AEAD : job->cipher->alg;
+	size_t key_len = job->null_aead ? sizeof(null_key) : job->cipher->key_len;
 	unsigned char key[32];
 	int tfm, op = -1;
 
@@ -52,13 +52,11 @@ static int alg_open(const struct bench_job *job, size_t tag_len, char *err, size
 		snprintf(err, errlen, "AF_ALG \"%s\": %s", name, strerror(errno));
 		goto out;
 	}
-	if (job->cipher) {
-		if (getrandom(key, key_len, 0) != (ssize_t)key_len) {
-			snprintf(err, errlen, "getrandom: %s", strerror(errno));
-			goto out;
-		}
-	} else {
+	if (job->null_aead) {
 		memcpy(key, null_key, key_len);
+	} else if (getrandom(key, key_len, 0) != (ssize_t)key_len) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		goto out;
 	}
 	if (setsockopt(tfm, SOL_ALG, ALG_SET_KEY, key, key_len) ||
 	    setsockopt(tfm, SOL_ALG, ALG_SET_AEAD_AUTHSIZE, NULL, tag_len)) {
@@ -123,7 +121,8 @@ int bench_alg_run(const struct bench_job *job, struct bench_result *res, char *e
 		  size_t errlen)
 {
 	size_t chunk = job->size < CHUNK_MAX ? job->size : CHUNK_MAX;
-	size_t tag = job->cipher ? 16 : 0;
+	size_t tag = job->null_aead ? 0 : 16;
+	const char *name = job->null_aead ? NULL_AEAD : job->cipher->alg;
 	unsigned int assoclen = job->tls13 ? 5 : 13;
 	unsigned int dir = job->mode == BENCH_DECRYPT ? ALG_OP_DECRYPT : ALG_OP_ENCRYPT;
 	size_t plain = assoclen + chunk, sealed = plain + tag;
@@ -142,9 +141,8 @@ int bench_alg_run(const struct bench_job *job, struct bench_result *res, char *e
 		goto out;
 	/* Decryption opens one sealed chunk again and again: same IV, valid tag. */
 	if (dir == ALG_OP_DECRYPT &&
-	    alg_op(op, !job->cipher, ALG_OP_ENCRYPT, pt, plain, ct, sealed, assoclen, 0)) {
-		snprintf(err, errlen, "AF_ALG encrypt (%s): %s", job->cipher ? job->cipher->alg :
-			 NULL_AEAD, strerror(errno));
+	    alg_op(op, job->null_aead, ALG_OP_ENCRYPT, pt, plain, ct, sealed, assoclen, 0)) {
+		snprintf(err, errlen, "AF_ALG encrypt (%s): %s", name, strerror(errno));
 		goto out;
 	}
 	c0 = bench_cpu_seconds();
@@ -152,12 +150,11 @@ int bench_alg_run(const struct bench_job *job, struct bench_result *res, char *e
 	deadline = t0 + job->seconds;
 	while (bench_now() < deadline) {
 		int r = dir == ALG_OP_DECRYPT ?
-			alg_op(op, !job->cipher, dir, ct, sealed, out, plain, assoclen, 0) :
-			alg_op(op, !job->cipher, dir, pt, plain, out, sealed, assoclen, ops);
+			alg_op(op, job->null_aead, dir, ct, sealed, out, plain, assoclen, 0) :
+			alg_op(op, job->null_aead, dir, pt, plain, out, sealed, assoclen, ops);
 
 		if (r) {
-			snprintf(err, errlen, "AF_ALG %s (%s): %s", what,
-				 job->cipher ? job->cipher->alg : NULL_AEAD, strerror(errno));
+			snprintf(err, errlen, "AF_ALG %s (%s): %s", what, name, strerror(errno));
 			goto out;
 		}
 		ops++;

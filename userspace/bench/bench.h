@@ -43,7 +43,8 @@ struct bench_cipher {
 struct bench_job {
 	enum bench_path path;
 	enum bench_mode mode;
-	const struct bench_cipher *cipher;	/* AF_ALG: NULL for the null AEAD */
+	const struct bench_cipher *cipher;
+	int null_aead;		/* AF_ALG: the null AEAD instead of the cipher's */
 	int tls13;
 	size_t size;		/* bytes per send()/sendfile()/SSL_write() */
 	int conns;
@@ -92,7 +93,7 @@ void bench_ossl_uninit(void);
 int bench_ossl_run(const struct bench_job *job, struct bench_result *res, char *err,
 		   size_t errlen);
 
-/* alg.c: AF_ALG, the kernel's AEAD or (cipher NULL) a null one for AF_ALG's own cost */
+/* alg.c: AF_ALG, the kernel's AEAD or a null one for AF_ALG's own cost */
 int bench_alg_run(const struct bench_job *job, struct bench_result *res, char *err,
 		  size_t errlen);
 

@@ -59,7 +59,13 @@ static const char usage_text[] =
 	"  --server-cpu N     the CPU the server is pinned to (its busy and softirq time)\n"
 	"  --timeout S        fail when no byte moves for S seconds (default 30)\n"
 	"Prints: requests body_bytes seconds mbps server_cpu cpu_busy cpu_softirq\n"
-	"vm_busy vm_softirq client_cpu (CPU seconds) version cipher, as key=value.\n";
+	"vm_busy vm_softirq client_cpu (CPU seconds) version cipher, as key=value.\n"
+	"\n"
+	"usage: https-load --spin S --server-cpu N\n"
+	"  spins S seconds on this CPU (pin it to CPU N) and prints how much of it\n"
+	"  CPU N's busy ticks in /proc/stat saw (cpu_busy) and this process's own\n"
+	"  utime + stime (client_cpu): under emulation on a busy host the first is\n"
+	"  what the vCPU ran, the second also counts the time it was preempted.\n";
 
 static struct {
 	const char *host, *sni, *path, *file, *cacert;
@@ -70,6 +76,7 @@ static struct {
 	.host = "127.0.0.1", .sni = "localhost", .conns = 1, .seconds = 3, .timeout = 30,
 	.server_cpu = -1, .server_pid = -1,
 };
+static double spin_s;
 
 static const struct {
 	const char *name, *tls12, *tls13;
@@ -145,7 +152,7 @@ static int known(const char *o)
 {
 	static const char *const names[] = {
 		"--port", "--host", "--sni", "--path", "--file", "--cacert", "--conns", "--time",
-		"--timeout", "--tls", "--cipher", "--server-pid", "--server-cpu",
+		"--timeout", "--tls", "--cipher", "--server-pid", "--server-cpu", "--spin",
 	};
 	size_t i;
 
@@ -211,9 +218,16 @@ static void options_parse(int argc, char **argv)
 			opt.server_pid = num_parse(o, a, 1, 1L << 30);
 		} else if (!strcmp(o, "--server-cpu")) {
 			opt.server_cpu = num_parse(o, a, 0, 4095);
+		} else if (!strcmp(o, "--spin")) {
+			spin_s = secs_parse(o, a, 0.1, 60);
 		} else {
 			die(2, "unknown option '%s' (see --help)", o);
 		}
+	}
+	if (spin_s) {
+		if (opt.server_cpu < 0)
+			die(2, "--spin needs --server-cpu, the CPU it is pinned to");
+		return;
 	}
 	if (!opt.port || !opt.path || !opt.file || !opt.cacert)
 		die(2, "--port, --path, --file and --cacert are required (see --help)");
@@ -636,6 +650,23 @@ static void content_map(void)
 	close(fd);
 }
 
+/* The calibration: CPU time seen by the tick counters against the task's own. */
+static int spin(void)
+{
+	struct cpu_sample a, b;
+	volatile unsigned long n = 0;
+	double t0;
+
+	cpu_sample(&a);
+	t0 = now();
+	while (now() - t0 < spin_s)
+		n++;
+	cpu_sample(&b);
+	printf("seconds=%.3f cpu_busy=%.3f client_cpu=%.3f\n", now() - t0,
+	       b.cpu_busy - a.cpu_busy, b.client - a.client);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct cpu_sample a, b;
@@ -646,6 +677,8 @@ int main(int argc, char **argv)
 	int i, n;
 
 	options_parse(argc, argv);
+	if (spin_s)
+		return spin();
 	content_map();
 	request_len = snprintf(request, sizeof(request),
 			       "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: https-load\r\n\r\n",

@@ -53,7 +53,6 @@ enum section { SEC_MATRIX, SEC_SCALE };
 /* The scale rows: what a static file server's connections do most. */
 #define SCALE_CIPHER	0	/* AES-128-GCM */
 #define SCALE_SIZE	16384
-#define CHUNK_MAX	16384	/* a TLS record's payload: the AEAD rows' largest chunk */
 #define MAX_MEM		4
 
 /* One row of a table: a measurement repeated once per round. */
@@ -410,11 +409,6 @@ static void options_parse(int argc, char **argv)
 			opt.paths[i] = 1;
 }
 
-static size_t chunk_of(size_t size)
-{
-	return size < CHUNK_MAX ? size : CHUNK_MAX;
-}
-
 static struct cell *cell_add(enum section sec, enum bench_path path, enum bench_mode mode,
 			     int ci, int tls13, size_t size, int conns, int group, int block)
 {
@@ -448,30 +442,20 @@ static void ktls_cells(enum section sec, int c, int v, size_t sz, int k, int gro
 	}
 }
 
-/* The AEAD rows: per record-sized chunk, each cipher's and the null AEAD's. */
-static void aead_cells(int *block)
+/*
+ * A block's AEAD rows, measured in it so that the floor and the rows it is
+ * taken from share the host's mood: the cipher's and the null AEAD's
+ * encryption and decryption of the block's writes, in record-sized chunks
+ * (alg.c), on one thread.
+ */
+static void aead_cells(enum section sec, int c, int v, size_t sz, int block)
 {
-	size_t done[MAX_LIST];
-	int s, ci, nd = 0, j;
+	enum bench_mode m;
+	int null;
 
-	for (s = 0; s < opt.nr_sizes; s++) {
-		size_t chunk = chunk_of(opt.sizes[s]);
-
-		for (j = 0; j < nd && done[j] != chunk; j++)
-			;
-		if (j < nd)
-			continue;
-		done[nd++] = chunk;
-		for (ci = 0; ci < opt.nr_ciphers; ci++) {
-			cell_add(SEC_MATRIX, BENCH_AEAD, BENCH_SEND, opt.ciphers[ci], 1, chunk, 1, -1,
-				 *block);
-			cell_add(SEC_MATRIX, BENCH_AEAD, BENCH_DECRYPT, opt.ciphers[ci], 1, chunk, 1,
-				 -1, *block);
-		}
-		cell_add(SEC_MATRIX, BENCH_AEAD, BENCH_SEND, -1, 1, chunk, 1, -1, *block);
-		cell_add(SEC_MATRIX, BENCH_AEAD, BENCH_DECRYPT, -1, 1, chunk, 1, -1, *block);
-		(*block)++;
-	}
+	for (null = 0; null <= 1; null++)
+		for (m = BENCH_SEND; m <= BENCH_DECRYPT; m += BENCH_DECRYPT - BENCH_SEND)
+			cell_add(sec, BENCH_AEAD, m, c, v, sz, 1, -1, block)->job.null_aead = null;
 }
 
 /* The tables, in print order: ceilings first, then one group per combination. */
@@ -480,7 +464,7 @@ static void cells_build(void)
 	int ci, t, s, n, group = 0, block = 0;
 
 	cells = calloc(opt.nr_sizes * opt.nr_conns * (2 + NR_CIPHERS * 2 * 5) +
-		       opt.nr_sizes * (NR_CIPHERS + 1) * 2 + opt.nr_scale * 6, sizeof(*cells));
+		       opt.nr_sizes * NR_CIPHERS * 2 * 4 + opt.nr_scale * 10, sizeof(*cells));
 	if (!cells)
 		bench_fail("out of memory");
 	for (s = 0; opt.matrix && opt.paths[BENCH_TCP] && s < opt.nr_sizes; s++)
@@ -490,21 +474,22 @@ static void cells_build(void)
 			cell_add(SEC_MATRIX, BENCH_TCP, BENCH_SENDFILE, -1, -1, opt.sizes[s],
 				 opt.conns[n], -1, block);
 		}
-	if (opt.matrix && opt.paths[BENCH_AEAD])
-		aead_cells(&block);
+	/* A block per cipher, version and size: its AEAD rows, then a group per connections. */
 	for (ci = 0; opt.matrix && ci < opt.nr_ciphers; ci++)
 		for (t = 0; t < opt.nr_tls; t++)
-			for (s = 0; s < opt.nr_sizes; s++)
-				for (n = 0; n < opt.nr_conns; n++, group++, block++) {
-					int c = opt.ciphers[ci], v = opt.tls[t];
-					size_t sz = opt.sizes[s];
-					int k = opt.conns[n];
+			for (s = 0; s < opt.nr_sizes; s++, block++) {
+				int c = opt.ciphers[ci], v = opt.tls[t];
+				size_t sz = opt.sizes[s];
 
+				if (opt.paths[BENCH_AEAD])
+					aead_cells(SEC_MATRIX, c, v, sz, block);
+				for (n = 0; n < opt.nr_conns; n++, group++) {
 					if (opt.paths[BENCH_OPENSSL])
 						cell_add(SEC_MATRIX, BENCH_OPENSSL, BENCH_SEND, c, v,
-							 sz, k, group, block);
-					ktls_cells(SEC_MATRIX, c, v, sz, k, group, block);
+							 sz, opt.conns[n], group, block);
+					ktls_cells(SEC_MATRIX, c, v, sz, opt.conns[n], group, block);
 				}
+			}
 	for (n = 0; opt.scaling && n < opt.nr_scale; n++, group++, block++) {
 		if (opt.paths[BENCH_TCP]) {
 			cell_add(SEC_SCALE, BENCH_TCP, BENCH_SEND, -1, -1, SCALE_SIZE, opt.scale[n],
@@ -512,6 +497,8 @@ static void cells_build(void)
 			cell_add(SEC_SCALE, BENCH_TCP, BENCH_SENDFILE, -1, -1, SCALE_SIZE,
 				 opt.scale[n], group, block);
 		}
+		if (opt.paths[BENCH_AEAD])
+			aead_cells(SEC_SCALE, SCALE_CIPHER, 1, SCALE_SIZE, block);
 		ktls_cells(SEC_SCALE, SCALE_CIPHER, 1, SCALE_SIZE, opt.scale[n], group, block);
 	}
 }
@@ -609,22 +596,24 @@ static double cell_spread(const struct cell *c)
 }
 
 /*
- * Per round, c over o: MB/s, or (floor >= 0) the CPU cost above the floor;
- * the median and half the range of the rounds. 0 when no round has both.
+ * Per round, c over o in MB/s, or (over) in CPU s/GiB above the round's
+ * AEAD floor; the median and half the range of the rounds. 0 when no
+ * round has both.
  */
-static double cell_ratio(const struct cell *c, const struct cell *o, double floor,
-			 double *spread)
+static double floor_round(const struct cell *like, int r);
+
+static double cell_ratio(const struct cell *c, const struct cell *o, int over, double *spread)
 {
-	double s[MAX_REPS];
+	double s[MAX_REPS], f;
 	int r, n = 0;
 
 	for (r = 0; r < opt.reps; r++) {
 		if (!c->ok[r] || !o->ok[r])
 			continue;
-		if (floor < 0 && o->mbps[r] > 0)
+		if (!over && o->mbps[r] > 0)
 			s[n++] = c->mbps[r] / o->mbps[r];
-		else if (floor >= 0 && o->cpu[r] - floor > 0)
-			s[n++] = (c->cpu[r] - floor) / (o->cpu[r] - floor);
+		else if (over && (f = floor_round(c, r)) >= 0 && o->cpu[r] - f > 0)
+			s[n++] = (c->cpu[r] - f) / (o->cpu[r] - f);
 	}
 	if (spread)
 		*spread = half_range(s, n);
@@ -643,39 +632,62 @@ static const struct cell *cell_find(const struct cell *like, enum bench_path pat
 	return NULL;
 }
 
-/* An AEAD row: cipher index ci (-1: the null AEAD), chunk size, encryption or decryption. */
-static const struct cell *aead_find(int ci, size_t chunk, enum bench_mode mode)
+/* A block's AEAD row: the cipher's or the null AEAD's, encryption or decryption. */
+static const struct cell *aead_find(const struct cell *like, int null, enum bench_mode mode)
 {
 	int i;
 
 	for (i = 0; i < nr_cells; i++) {
 		const struct cell *c = &cells[i];
 
-		if (c->job.path == BENCH_AEAD && c->job.size == chunk && c->job.mode == mode &&
-		    c->nr && (ci < 0 ? !c->job.cipher : c->job.cipher == &ciphers[ci]))
+		if (c->block == like->block && c->job.path == BENCH_AEAD && c->job.mode == mode &&
+		    c->job.null_aead == null)
 			return c;
 	}
 	return NULL;
 }
 
 /*
- * The AEAD floor of a row: one encryption and one decryption of its bytes
- * by the kernel's AEAD, AF_ALG's own syscalls and copies taken out (the
- * null AEAD's cost); CPU s/GiB. -1 when a row is missing.
+ * The AEAD floor of a block in round r: one encryption and one decryption
+ * of its bytes by the kernel's AEAD, AF_ALG's own syscalls and copies taken
+ * out (the null AEAD's cost); CPU s/GiB. -1 when a row of it failed.
  */
-static double aead_floor(const struct bench_cipher *cipher, size_t size)
+static double floor_round(const struct cell *like, int r)
 {
-	size_t chunk = chunk_of(size);
-	int ci = cipher - ciphers;
-	const struct cell *e = aead_find(ci, chunk, BENCH_SEND);
-	const struct cell *d = aead_find(ci, chunk, BENCH_DECRYPT);
-	const struct cell *ne = aead_find(-1, chunk, BENCH_SEND);
-	const struct cell *nd = aead_find(-1, chunk, BENCH_DECRYPT);
+	const struct cell *e = aead_find(like, 0, BENCH_SEND);
+	const struct cell *d = aead_find(like, 0, BENCH_DECRYPT);
+	const struct cell *ne = aead_find(like, 1, BENCH_SEND);
+	const struct cell *nd = aead_find(like, 1, BENCH_DECRYPT);
 
-	if (!cipher || !e || !d || !ne || !nd)
+	if (!e || !d || !ne || !nd || !e->ok[r] || !d->ok[r] || !ne->ok[r] || !nd->ok[r])
 		return -1;
-	return cell_median(e, e->cpu) - cell_median(ne, ne->cpu) + cell_median(d, d->cpu) -
-	       cell_median(nd, nd->cpu);
+	return e->cpu[r] - ne->cpu[r] + d->cpu[r] - nd->cpu[r];
+}
+
+/* The block's floor over the rounds: median and half the range; -1 without one. */
+static double floor_median(const struct cell *like, double *spread)
+{
+	double s[MAX_REPS], f;
+	int r, n = 0;
+
+	for (r = 0; r < opt.reps; r++)
+		if ((f = floor_round(like, r)) >= 0)
+			s[n++] = f;
+	if (spread)
+		*spread = half_range(s, n);
+	return n ? median(s, n) : -1;
+}
+
+/* A kTLS row's CPU s/GiB above its round's floor, median over the rounds; -1: none. */
+static double cell_overhead(const struct cell *c)
+{
+	double s[MAX_REPS], f;
+	int r, n = 0;
+
+	for (r = 0; r < opt.reps; r++)
+		if (c->ok[r] && (f = floor_round(c, r)) >= 0)
+			s[n++] = c->cpu[r] - f;
+	return n ? median(s, n) : -1;
 }
 
 static int is_ktls(const struct cell *c)
@@ -695,22 +707,18 @@ static void ratios(const struct cell *c, struct ratios *x)
 {
 	const struct cell *o = cell_find(c, BENCH_OPENSSL, BENCH_SEND);
 	const struct cell *t = cell_find(c, BENCH_INTREE, c->job.mode);
-	double floor = is_ktls(c) ? aead_floor(c->job.cipher, c->job.size) : -1;
 
 	memset(x, 0, sizeof(*x));
 	x->overhead = -1;
-	if (!c->nr)
+	if (!c->nr || c->group < 0)
 		return;
-	if (floor >= 0)
-		x->overhead = cell_median(c, c->cpu) - floor;
-	if (c->group < 0)
-		return;
-	if (o && c->job.path != BENCH_OPENSSL)
-		x->x_ossl = cell_ratio(c, o, -1, NULL);
+	if (is_ktls(c))
+		x->overhead = cell_overhead(c);
+	if (o && c->job.path != BENCH_OPENSSL && c->job.path != BENCH_AEAD)
+		x->x_ossl = cell_ratio(c, o, 0, NULL);
 	if (t && c->job.path == BENCH_OURS) {
-		x->x_intree = cell_ratio(c, t, -1, &x->x_intree_spread);
-		if (floor >= 0)
-			x->x_over = cell_ratio(c, t, floor, NULL);
+		x->x_intree = cell_ratio(c, t, 0, &x->x_intree_spread);
+		x->x_over = cell_ratio(c, t, 1, NULL);
 	}
 }
 
@@ -720,7 +728,7 @@ static const char *path_label(const struct cell *c)
 
 	switch (c->job.path) {
 	case BENCH_AEAD:
-		snprintf(buf, sizeof(buf), "%s %s", c->job.cipher ? "aead" : "null",
+		snprintf(buf, sizeof(buf), "%s %s", c->job.null_aead ? "null" : "aead",
 			 c->job.mode == BENCH_DECRYPT ? "dec" : "enc");
 		return buf;
 	case BENCH_OPENSSL:
@@ -735,7 +743,8 @@ static const char *path_label(const struct cell *c)
 static const char *mode_name(const struct cell *c)
 {
 	if (c->job.path == BENCH_AEAD)
-		return c->job.mode == BENCH_DECRYPT ? "decrypt" : "encrypt";
+		return c->job.mode == BENCH_DECRYPT ? c->job.null_aead ? "null-decrypt" : "decrypt" :
+		       c->job.null_aead ? "null-encrypt" : "encrypt";
 	return c->job.mode == BENCH_SENDFILE ? "sendfile" : "send";
 }
 
@@ -760,33 +769,27 @@ static void ratio_print(double x)
 		printf(" %9s", "-");
 }
 
-/* The AEAD rows, as the floor they give per cipher and chunk. */
-static void floor_print(void)
+/* A block's AEAD floor as a row of the table, with the AF_ALG rows it comes from. */
+static void floor_row_print(const struct cell *like)
 {
-	int i;
+	const struct cell *e = aead_find(like, 0, BENCH_SEND);
+	const struct cell *d = aead_find(like, 0, BENCH_DECRYPT);
+	const struct cell *ne = aead_find(like, 1, BENCH_SEND);
+	const struct cell *nd = aead_find(like, 1, BENCH_DECRYPT);
+	double sp, f = floor_median(like, &sp);
 
-	printf("\nAEAD floor: the kernel's AEAD through AF_ALG, one chunk per sendmsg+read, minus\n"
-	       "the same with a null AEAD (AF_ALG's syscalls and copies); CPU s/GiB, median of\n"
-	       "%d rounds (MB/s of the encryption in brackets):\n", opt.reps);
-	printf("  %-17s %6s %16s %10s %10s %10s %10s\n", "cipher", "chunk", "enc", "dec",
-	       "null enc", "null dec", "floor");
-	for (i = 0; i < nr_cells; i++) {
-		const struct cell *c = &cells[i], *d, *ne, *nd;
-
-		if (c->job.path != BENCH_AEAD || !c->job.cipher || c->job.mode != BENCH_SEND)
-			continue;
-		d = aead_find(c->job.cipher - ciphers, c->job.size, BENCH_DECRYPT);
-		ne = aead_find(-1, c->job.size, BENCH_SEND);
-		nd = aead_find(-1, c->job.size, BENCH_DECRYPT);
-		printf("  %-17s %6s", c->job.cipher->label, size_label(c->job.size));
-		if (!c->nr || !d || !ne || !nd) {
-			printf("  failed: %s\n", c->nr ? "a decryption or null row failed" : c->err);
-			continue;
-		}
-		printf(" %7.2f (%5.1f) %10.2f %10.2f %10.2f %10.2f\n", cell_median(c, c->cpu),
-		       cell_median(c, c->mbps), cell_median(d, d->cpu), cell_median(ne, ne->cpu),
-		       cell_median(nd, nd->cpu), aead_floor(c->job.cipher, c->job.size));
+	if (!e)
+		return;
+	printf("%-18s %-17s %-3s %5s %5s", "AEAD floor", e->job.cipher->label,
+	       e->job.tls13 ? "1.3" : "1.2", size_label(e->job.size), "1");
+	if (f < 0) {
+		printf("  failed: %s\n", e->err[0] ? e->err : d->err[0] ? d->err :
+		       ne->err[0] ? ne->err : nd->err[0] ? nd->err : "a round without all four rows");
+		return;
 	}
+	printf(" %9s %5s %9.2f  (+-%.2f; AF_ALG enc %.2f, dec %.2f, null enc %.2f, dec %.2f)\n",
+	       "-", "-", f, sp, cell_median(e, e->cpu), cell_median(d, d->cpu),
+	       cell_median(ne, ne->cpu), cell_median(nd, nd->cpu));
 }
 
 static void table_print(enum section sec)
@@ -800,11 +803,16 @@ static void table_print(enum section sec)
 		const struct cell *c = &cells[i];
 		struct ratios x;
 
-		if (c->section != sec || (sec == SEC_MATRIX && c->job.path == BENCH_AEAD))
+		if (c->section != sec || c->job.path == BENCH_AEAD)
 			continue;
 		if (c->group != last_group || (c->group < 0 && i &&
 					       cells[i - 1].job.path != c->job.path))
 			printf("\n");
+		/* each group of kTLS rows under its block's AEAD floor */
+		if (c->group >= 0 && c->group != last_group && aead_find(c, 0, BENCH_SEND)) {
+			floor_row_print(c);
+			any_floor = 1;
+		}
 		last_group = c->group;
 		printf("%-18s %-17s %-3s %5s %5d", path_label(c),
 		       c->job.cipher ? c->job.cipher->label : "-",
@@ -819,7 +827,6 @@ static void table_print(enum section sec)
 		       cell_median(c, c->cpu));
 		if (x.overhead != -1) {
 			printf(" %8.2f", x.overhead);
-			any_floor = 1;
 		} else {
 			printf(" %8s", "-");
 		}
@@ -832,8 +839,8 @@ static void table_print(enum section sec)
 		ratio_print(x.x_over);
 		printf("\n");
 	}
-	if (!any_floor && sec == SEC_MATRIX)
-		printf("\n(no overhead column: the aead rows of this cipher and size were not run)\n");
+	if (!any_floor)
+		printf("\n(no overhead column: the aead path was not run)\n");
 }
 
 static double mem_median(int m, int k, int used, double *spread)
@@ -886,15 +893,19 @@ static void tsv_write(const char *path)
 		fprintf(f, "%s\t%s\t%s\t%s\t%s\t%zu\t%d\t%.2f\t%.1f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t"
 			"%.3f\t%d\n", c->section == SEC_SCALE ? "scale" : "matrix",
 			path_names[c->job.path], mode_name(c),
-			c->job.cipher ? c->job.cipher->name : c->job.path == BENCH_AEAD ? "null" : "-",
+			c->job.cipher ? c->job.cipher->name : "-",
 			c->job.path == BENCH_TCP ? "-" : c->job.tls13 ? "1.3" : "1.2", c->job.size,
 			c->job.conns, cell_median(c, c->mbps), cell_spread(c), cell_median(c, c->cpu),
 			x.overhead, x.x_ossl, x.x_intree, x.x_intree_spread, x.x_over, c->nr);
-		if (c->job.path == BENCH_AEAD && c->job.cipher && c->job.mode == BENCH_SEND &&
-		    aead_floor(c->job.cipher, c->job.size) >= 0)
-			fprintf(f, "matrix\tfloor\t-\t%s\t-\t%zu\t1\t0\t0\t%.3f\t-1\t0\t0\t0\t0\t%d\n",
-				c->job.cipher->name, c->job.size,
-				aead_floor(c->job.cipher, c->job.size), c->nr);
+		/* after a group's last AEAD row, its floor */
+		if (c->job.path == BENCH_AEAD && c->job.null_aead && c->job.mode == BENCH_DECRYPT) {
+			double sp, fl = floor_median(c, &sp);
+
+			fprintf(f, "%s\tfloor\t-\t%s\t%s\t%zu\t%d\t0\t0\t%.3f\t-1\t0\t0\t%.3f\t0\t%d\n",
+				c->section == SEC_SCALE ? "scale" : "matrix", c->job.cipher->name,
+				c->job.tls13 ? "1.3" : "1.2", c->job.size, c->job.conns, fl, sp,
+				c->nr);
+		}
 	}
 	fprintf(f, "# mem\tpath\tconns\tslab_bytes\tused_bytes\tslab_spread_bytes\truns\n");
 	for (m = 0; m < opt.nr_mem; m++)
@@ -1053,8 +1064,6 @@ int main(int argc, char **argv)
 		mem_run();
 
 	if (opt.matrix) {
-		if (opt.paths[BENCH_AEAD])
-			floor_print();
 		printf("\nThroughput over loopback, median of %d rounds (MB/s = 10^6 bytes/s; +-%% = "
 		       "half the range of the rounds' MB/s over the median; CPUs/GiB = busy CPU "
 		       "seconds of the whole machine per GiB moved; overhd = CPUs/GiB above the "
