@@ -923,17 +923,18 @@ static void tsv_write(const char *path)
 }
 
 /* The targets, stated next to the numbers; informative only. */
-static void targets_print(void)
+static void targets_print(enum section sec)
 {
 	int i, m, rows = 0, below = 0, beyond = 0, oh_rows = 0, oh_met = 0;
 	double oh_lo = 1e9, oh_hi = 0;
 
-	printf("\nTargets (ours against the in-tree kTLS, same-run ratios):\n");
+	printf("\nTargets, %s (ours against the in-tree kTLS, same-run ratios):\n",
+	       sec == SEC_MATRIX ? "micro matrix" : "scale");
 	for (i = 0; i < nr_cells; i++) {
 		const struct cell *c = &cells[i];
 		struct ratios x;
 
-		if (c->job.path != BENCH_OURS || !c->nr)
+		if (c->section != sec || c->job.path != BENCH_OURS || !c->nr)
 			continue;
 		ratios(c, &x);
 		if (x.x_intree <= 0)
@@ -961,7 +962,7 @@ static void targets_print(void)
 		printf("  overhead above the AEAD floor <= 0.6x the in-tree kTLS's on the 16K and 1M "
 		       "rows: %d of %d rows, ours/in-tree from %.2f to %.2f%s\n", oh_met, oh_rows,
 		       oh_lo, oh_hi, oh_met == oh_rows ? "  (met)" : "  (NOT met)");
-	for (m = 0; m < opt.nr_mem; m++)
+	for (m = 0; sec == SEC_SCALE && m < opt.nr_mem; m++)
 		if (mem_nr[m][1] && mem_nr[m][2]) {
 			double o = mem_median(m, 2, 0, NULL), t = mem_median(m, 1, 0, NULL);
 
@@ -1078,8 +1079,10 @@ int main(int argc, char **argv)
 		if (opt.nr_mem)
 			mem_print();
 	}
-	if (opt.paths[BENCH_OURS])
-		targets_print();
+	if (opt.paths[BENCH_OURS] && opt.matrix)
+		targets_print(SEC_MATRIX);
+	if (opt.paths[BENCH_OURS] && opt.scaling)
+		targets_print(SEC_SCALE);
 	printf("\nktls-bench: %.0f s in all\n", bench_now() - t0);
 	if (opt.out)
 		tsv_write(opt.out);
