@@ -148,7 +148,7 @@ users-progs: $(USERS_PROGS)
 
 # The benchmark: the tool and its parts under userspace/bench/ (OpenSSL for
 # the userspace path, AF_ALG, threads).
-BENCH_SRCS := $(wildcard userspace/bench/*.c)
+BENCH_SRCS := $(filter-out userspace/bench/https-load.c,$(wildcard userspace/bench/*.c))
 $(USER_BIN)/ktls-bench: userspace/tools/ktls-bench.c $(BENCH_SRCS) userspace/bench/bench.h
 	@mkdir -p $(USER_BIN)
 	$(CC) $(USER_CFLAGS) -Iuserspace/bench -static -o $@ $< $(BENCH_SRCS) \
@@ -163,8 +163,13 @@ $(USER_BIN)/ktlsh.pc: userspace/lib/ktlsh.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(KTLSH_VERSION)|' $< > $@
 
+# The HTTPS section's client (userspace OpenSSL, one epoll loop), static for the VM.
+$(USER_BIN)/https-load: userspace/bench/https-load.c
+	@mkdir -p $(USER_BIN)
+	$(CC) $(USER_CFLAGS) -static -o $@ $< -lssl -lcrypto -lpthread -ldl
+
 userspace: $(KTLSH_LIB) $(KTLSH_SO) $(KTLSH_TOOLS_DYN) $(KTLSH_TOOLS_STATIC) \
-	$(USER_BIN)/ktls-bench $(USER_BIN)/ktls-demo $(HELPER_TESTS)
+	$(USER_BIN)/ktls-bench $(USER_BIN)/ktls-demo $(HELPER_TESTS) $(USER_BIN)/https-load
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the library (shared and
 # static), its header and pkg-config file, the tools and their man pages.

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define BENCH_MAX_CONNS 256	/* per measurement: two threads each */
+
 enum bench_path {
 	BENCH_TCP,	/* plain TCP: the ceiling without crypto */
 	BENCH_AEAD,	/* the kernel's AEAD through AF_ALG: the crypto ceiling */
@@ -21,8 +23,9 @@ enum bench_path {
 };
 
 enum bench_mode {
-	BENCH_SEND,	/* send() from a buffer */
+	BENCH_SEND,	/* send() from a buffer; AF_ALG: encryption */
 	BENCH_SENDFILE,	/* sendfile() from a file in /tmp */
+	BENCH_DECRYPT,	/* AF_ALG only: decryption of what it encrypted once */
 };
 
 struct bench_cipher {
@@ -41,6 +44,7 @@ struct bench_job {
 	enum bench_path path;
 	enum bench_mode mode;
 	const struct bench_cipher *cipher;
+	int null_aead;		/* AF_ALG: the null AEAD instead of the cipher's */
 	int tls13;
 	size_t size;		/* bytes per send()/sendfile()/SSL_write() */
 	int conns;
@@ -89,7 +93,7 @@ void bench_ossl_uninit(void);
 int bench_ossl_run(const struct bench_job *job, struct bench_result *res, char *err,
 		   size_t errlen);
 
-/* alg.c: AF_ALG */
+/* alg.c: AF_ALG, the kernel's AEAD or a null one for AF_ALG's own cost */
 int bench_alg_run(const struct bench_job *job, struct bench_result *res, char *err,
 		  size_t errlen);
 

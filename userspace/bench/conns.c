@@ -8,6 +8,7 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
@@ -45,28 +46,37 @@ static void *worker_main(void *arg)
 int bench_run_conns(const struct bench_conn_ops *ops, void **conns, int n, double seconds,
 		    struct bench_result *res, char *err, size_t errlen)
 {
-	struct worker w[2 * 64];
+	struct worker *w;
+	pthread_attr_t attr;
 	double t0, c0;
 	int i, started = 0, rc = 0;
 	int64_t sent = 0, got = 0;
 
-	if (n > 64) {
-		snprintf(err, errlen, "at most 64 connections");
+	if (n > BENCH_MAX_CONNS) {
+		snprintf(err, errlen, "at most %d connections", BENCH_MAX_CONNS);
 		return -1;
 	}
-	memset(w, 0, sizeof(w));
+	w = calloc(2 * n, sizeof(*w));
+	if (!w) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* 512 threads with glibc's 8 MiB stacks would be 4 GiB of address space. */
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
 	pthread_barrier_init(&ready, NULL, 2 * n + 1);
 	pthread_barrier_init(&go, NULL, 2 * n + 1);
 	for (i = 0; i < 2 * n; i++) {
 		w[i].ops = ops;
 		w[i].conn = conns[i / 2];
 		w[i].sender = !(i & 1);
-		if (pthread_create(&w[i].tid, NULL, worker_main, &w[i])) {
+		if (pthread_create(&w[i].tid, &attr, worker_main, &w[i])) {
 			/* Cannot meet the barrier count: nothing sane is left to do. */
-			bench_fail("cannot create a thread");
+			bench_fail("cannot create a thread (%d connections)", n);
 		}
 		started++;
 	}
+	pthread_attr_destroy(&attr);
 	pthread_barrier_wait(&ready);
 	c0 = bench_cpu_seconds();
 	t0 = bench_now();
@@ -97,5 +107,6 @@ int bench_run_conns(const struct bench_conn_ops *ops, void **conns, int n, doubl
 		rc = -1;
 	}
 	res->bytes = got;
+	free(w);
 	return rc;
 }

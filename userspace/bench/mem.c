@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -59,6 +60,7 @@ int bench_mem_run(const char *ulp, const struct bench_cipher *c, int pairs,
 	rlim_t need = 2 * pairs + 64;
 	struct rlimit rl;
 	int *fds = calloc(2 * pairs, sizeof(int));
+	struct linger lin = { .l_onoff = 1, .l_linger = 0 };
 	unsigned char keymat[128];
 	struct meminfo a, b;
 	int i, n = 0, rc = -1;
@@ -101,9 +103,14 @@ int bench_mem_run(const char *ulp, const struct bench_cipher *c, int pairs,
 	rc = 0;
 out:
 	memset(keymat, 0, sizeof(keymat));
-	for (i = 0; i < n; i++) {
-		close(fds[2 * i]);
-		close(fds[2 * i + 1]);
+	/*
+	 * Reset, not FIN: 10 000 pairs closed normally leave 10 000 sockets in
+	 * TIME_WAIT for a minute, memory that would leave the next path's
+	 * figure while it is measured.
+	 */
+	for (i = 0; i < 2 * n; i++) {
+		setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &lin, sizeof(lin));
+		close(fds[i]);
 	}
 	free(fds);
 	return rc;

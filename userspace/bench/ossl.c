@@ -186,13 +186,13 @@ static const struct bench_conn_ops ossl_ops = {
 int bench_ossl_run(const struct bench_job *job, struct bench_result *res, char *err,
 		   size_t errlen)
 {
-	struct ossl_conn conn[64];
-	void *ptrs[64];
+	struct ossl_conn conn[BENCH_MAX_CONNS];
+	void *ptrs[BENCH_MAX_CONNS];
 	SSL_CTX *cctx, *sctx = NULL;
 	int i, n = 0, rc = -1;
 
-	if (job->conns > 64) {
-		snprintf(err, errlen, "at most 64 connections");
+	if (job->conns > BENCH_MAX_CONNS) {
+		snprintf(err, errlen, "at most %d connections", BENCH_MAX_CONNS);
 		return -1;
 	}
 	cctx = ctx_new(job, 0, err, errlen);

@@ -245,13 +245,13 @@ static const struct bench_conn_ops sock_ops = {
 int bench_sock_run(const struct bench_job *job, struct bench_result *res, char *err,
 		   size_t errlen)
 {
-	struct sock_conn conn[64];
-	void *ptrs[64];
+	struct sock_conn conn[BENCH_MAX_CONNS];
+	void *ptrs[BENCH_MAX_CONNS];
 	unsigned char keymat[128];
 	int i, n = 0, rc = -1;
 
-	if (job->conns > 64) {
-		snprintf(err, errlen, "at most 64 connections");
+	if (job->conns > BENCH_MAX_CONNS) {
+		snprintf(err, errlen, "at most %d connections", BENCH_MAX_CONNS);
 		return -1;
 	}
 	memset(conn, 0, sizeof(conn));
