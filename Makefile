@@ -25,7 +25,7 @@ KMOD_TESTS := $(patsubst selftests/kmod/%.c,$(TEST_BIN)/%,$(wildcard selftests/k
 LINES := 6.1 6.12
 
 .PHONY: all module modules-all userspace tests tests-helper tests-users users-progs unit deps check \
-	check-debug soak demo bench profile style sparse clean help install uninstall loadtest \
+	check-debug soak demo bench profile style sparse clean help install uninstall loadtest dkms-install dkms-uninstall \
 	$(addprefix module-,$(LINES) debug)
 
 all: module userspace tests

@@ -120,7 +120,7 @@ static void rx_stop(struct sock *sk, struct kto_rx *rx, int err)
  * allocation; the bytes stay in TCP's queue meanwhile). Updates
  * rx->ready; returns true if a reader should be woken.
  */
-static bool rx_fill(struct sock *sk, struct kto_rx *rx, gfp_t gfp)
+static bool rx_fill_wake(struct sock *sk, struct kto_rx *rx, gfp_t gfp)
 {
 	int err;
 
@@ -150,7 +150,7 @@ static void kto_data_ready(struct sock *sk)
 {
 	struct kto_ctx *ctx = kto_ctx_get(sk);
 
-	if (rx_fill(sk, ctx->rx, GFP_ATOMIC))
+	if (rx_fill_wake(sk, ctx->rx, GFP_ATOMIC))
 		ctx->sk_data_ready(sk);
 }
 
@@ -331,7 +331,7 @@ static int rx_wait(struct sock *sk, struct kto_rx *rx, long *timeo,
 			return rx->err;
 		if (rx->key_update)
 			return -EKEYEXPIRED;
-		rx_fill(sk, rx, sk->sk_allocation);
+		rx_fill_wake(sk, rx, sk->sk_allocation);
 		if (rx_buf_full(rx))
 			return 1;
 		if (rx->need_alloc)
@@ -492,7 +492,7 @@ static int rx_get_record(struct sock *sk, struct kto_rx *rx,
 	int err, got;
 
 	/* Go on past the target only while records are waiting. */
-	rx_fill(sk, rx, sk->sk_allocation);
+	rx_fill_wake(sk, rx, sk->sk_allocation);
 	if (call->copied >= call->target && !rx_buf_full(rx))
 		return 0;
 	if (call->peek && rx->decrypted) {
@@ -595,7 +595,7 @@ static int rx_recv(struct sock *sk, struct kto_rx *rx, struct rx_call *call)
 		else
 			ret = rx_get_record(sk, rx, call);
 	}
-	rx_fill(sk, rx, sk->sk_allocation);
+	rx_fill_wake(sk, rx, sk->sk_allocation);
 	return call->copied ? call->copied : min(ret, 0);
 }
 
@@ -688,7 +688,7 @@ int kto_rx_rekey(struct sock *sk, struct kto_ctx *ctx,
 		return err;
 	rx->key_update = false;
 	/* Records that waited for this key can be read now. */
-	if (rx_fill(sk, rx, sk->sk_allocation))
+	if (rx_fill_wake(sk, rx, sk->sk_allocation))
 		ctx->sk_data_ready(sk);
 	return 0;
 }
@@ -735,7 +735,7 @@ int kto_rx_init(struct sock *sk, struct kto_ctx *ctx,
 	write_unlock_bh(&sk->sk_callback_lock);
 
 	/* Records may already be waiting in TCP's queue. */
-	if (rx_fill(sk, rx, sk->sk_allocation))
+	if (rx_fill_wake(sk, rx, sk->sk_allocation))
 		ctx->sk_data_ready(sk);
 	return 0;
 }

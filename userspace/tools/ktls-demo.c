@@ -5,8 +5,9 @@
  * the other; a message goes through, and the demo prints what the wire
  * carried (read by a tap end that has no key) and what the receiver got.
  *
- * This stands in for the handshake the userspace helper will do: it uses a
- * random key and no certificates, so it is a demonstration, not TLS.
+ * No handshake happens (libktlsh does that, as ktls-serve and ktls-get
+ * show): the key is random and there are no certificates, so this is a
+ * demonstration of the record layer, not TLS.
  *
  * usage: ktls-demo [--tls 1.2|1.3] [--cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305|aes-ccm-128] [MESSAGE]
  */
