@@ -63,12 +63,12 @@ wait_for() {
 	return 1
 }
 
-# wait_until WHAT CMD...: poll CMD for 20 s at most
+# wait_until WHAT CMD...: poll CMD for 20 s at most (WAIT_TRIES tenths of a second)
 wait_until() {
 	local w=$1 i=0
 	shift
 	while ! "$@"; do
-		[ $i -ge 200 ] && { echo "# gave up waiting for $w"; return 1; }
+		[ $i -ge "${WAIT_TRIES:-200}" ] && { echo "# gave up waiting for $w"; return 1; }
 		sleep 0.1
 		i=$((i + 1))
 	done
