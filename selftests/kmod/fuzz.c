@@ -171,20 +171,6 @@ static ssize_t rx(int fd, void *buf, size_t len, int flags, int *type)
 	return n;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
-		if (n <= 0)
-			return -1;
-		done += n;
-	}
-	return 0;
-}
-
 static int readable(int fd)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -558,7 +544,7 @@ static void split_one(struct __test_metadata *_metadata,
 	ASSERT_EQ(add_valid(self, tls13, type, len, &wlen), 0);
 	if (off >= wlen)
 		off = wlen - 1;
-	ASSERT_EQ(write_all(self->w, self->wire, off), 0);
+	ASSERT_EQ(kto_write_full(self->w, self->wire, off), 0);
 	if (check_poll) {
 		ASSERT_EQ(readable(self->r), 0)
 			TH_LOG("readable with %zu of %zu bytes of a record", off, wlen);
@@ -566,7 +552,7 @@ static void split_one(struct __test_metadata *_metadata,
 			  -EAGAIN)
 			TH_LOG("recv with %zu of %zu bytes of a record", off, wlen);
 	}
-	ASSERT_EQ(write_all(self->w, self->wire + off, wlen - off), 0);
+	ASSERT_EQ(kto_write_full(self->w, self->wire + off, wlen - off), 0);
 	while (!expect_done(&self->exp))
 		read_some(_metadata, self, 0, &again);
 	count(1, 0);
@@ -798,7 +784,7 @@ static void kill_case(struct __test_metadata *_metadata,
 	for (sent = 0; sent < wlen; sent += piece) {
 		piece = rng_chance(rng, 70) ? wlen - sent :
 			rng_range(rng, 1, wlen - sent);
-		ASSERT_EQ(write_all(self->w, self->wire + sent, piece), 0);
+		ASSERT_EQ(kto_write_full(self->w, self->wire + sent, piece), 0);
 	}
 	if (o == BAD_EOF)
 		ASSERT_EQ(shutdown(self->w, SHUT_WR), 0);
@@ -842,7 +828,7 @@ static void kill_case(struct __test_metadata *_metadata,
 		n = tlsrec_seal(&self->rec, TYPE_DATA, "late", 4, 0, self->wire,
 				WIRE_CAP);
 		ASSERT_GT(n, 0);
-		ASSERT_EQ(write_all(self->w, self->wire, n), 0);
+		ASSERT_EQ(kto_write_full(self->w, self->wire, n), 0);
 		count(1, 0);
 		n = rx(self->r, self->buf, WIRE_CAP, MSG_DONTWAIT, &type);
 		ASSERT_EQ(n, o == BAD_AUTH ? -EBADMSG : -EAGAIN)

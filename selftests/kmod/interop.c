@@ -172,26 +172,6 @@ static size_t seal_at(struct __test_metadata *_metadata,
 	return off + n;
 }
 
-/* sendmsg() with a TLS_SET_RECORD_TYPE cmsg. */
-static ssize_t send_typed(int fd, uint8_t type, const void *buf, size_t len)
-{
-	char cbuf[CMSG_SPACE(sizeof(type))] = { 0 };
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr m = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = cbuf,
-		.msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-
-	cm->cmsg_level = SOL_TLS;
-	cm->cmsg_type = TLS_SET_RECORD_TYPE;
-	cm->cmsg_len = CMSG_LEN(sizeof(type));
-	*CMSG_DATA(cm) = type;
-	return sendmsg(fd, &m, 0);
-}
-
 /* recvmsg() that reports the TLS_GET_RECORD_TYPE cmsg (-1 if none). */
 static ssize_t recv_typed(int fd, void *buf, size_t len, int *type)
 {
@@ -285,11 +265,11 @@ TEST_F(interop, ktx_record_type)
 
 	install(_metadata, self, TLS_TX);
 	ASSERT_EQ(send(self->c, "before", 6, 0), 6);
-	ASSERT_EQ(send_typed(self->c, TLSREC_TYPE_HANDSHAKE, hs, sizeof(hs)),
+	ASSERT_EQ(kto_send_typed(self->c, TLSREC_TYPE_HANDSHAKE, hs, sizeof(hs), 0),
 		  sizeof(hs));
-	ASSERT_EQ(send_typed(self->c, TLSREC_TYPE_ALERT, alert, sizeof(alert)),
+	ASSERT_EQ(kto_send_typed(self->c, TLSREC_TYPE_ALERT, alert, sizeof(alert), 0),
 		  sizeof(alert));
-	ASSERT_EQ(send_typed(self->c, TLSREC_TYPE_DATA, "typed", 5), 5);
+	ASSERT_EQ(kto_send_typed(self->c, TLSREC_TYPE_DATA, "typed", 5, 0), 5);
 	ASSERT_EQ(send(self->c, "after", 5, 0), 5);
 
 	len = read_record(_metadata, self, &type);

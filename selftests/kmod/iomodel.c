@@ -180,20 +180,6 @@ static size_t seal(struct __test_metadata *_metadata, struct tlsrec *r,
 	return n;
 }
 
-static int write_full(int fd, const void *buf, size_t len)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
-		if (n <= 0)
-			return -1;
-		done += n;
-	}
-	return 0;
-}
-
 /*
  * Reads k's records off the raw end and checks their bytes against the
  * stream, until @want bytes: in the test's thread (opener_run) or in a
@@ -424,27 +410,27 @@ TEST_F(io, epoll_et_next_record_after_drain)
 	wb = seal(_metadata, &self->to_k, a, b, self->wire + wa);
 	half = wa + wb / 2;
 
-	ASSERT_EQ(write_full(self->raw, self->wire, half), 0);
+	ASSERT_EQ(kto_write_full(self->raw, self->wire, half), 0);
 	EXPECT_EQ(wait_once(ep, TIMEO_MS), EPOLLIN);
 	EXPECT_EQ(drain(_metadata, self->k, self->buf, 700, &off), (ssize_t)a);
 	/* No new edge while the rest of the second record is out. */
 	EXPECT_EQ(wait_once(ep, 100), 0);
 	for (i = half; i < wa + wb - 1000; i += 1000) {
-		ASSERT_EQ(write_full(self->raw, self->wire + i, 1000), 0);
+		ASSERT_EQ(kto_write_full(self->raw, self->wire + i, 1000), 0);
 		ev = wait_once(ep, 1);
 		if (ev)
 			break;
 	}
 	EXPECT_EQ(ev, 0) TH_LOG("events %#x with %zu of %zu bytes of the "
 				"second record in", ev, i + 1000 - wa, wb);
-	ASSERT_EQ(write_full(self->raw, self->wire + i, wa + wb - i), 0);
+	ASSERT_EQ(kto_write_full(self->raw, self->wire + i, wa + wb - i), 0);
 	EXPECT_EQ(wait_once(ep, TIMEO_MS), EPOLLIN);
 	EXPECT_EQ(drain(_metadata, self->k, self->buf, 4096, &off), (ssize_t)b);
 	EXPECT_EQ(wait_once(ep, 0), 0);
 
 	/* A third, in one piece. */
 	wc = seal(_metadata, &self->to_k, a + b, c, self->wire);
-	ASSERT_EQ(write_full(self->raw, self->wire, wc), 0);
+	ASSERT_EQ(kto_write_full(self->raw, self->wire, wc), 0);
 	EXPECT_EQ(wait_once(ep, TIMEO_MS), EPOLLIN);
 	EXPECT_EQ(drain(_metadata, self->k, self->buf, BUF_LEN, &off), (ssize_t)c);
 	EXPECT_EQ(off, a + b + c);
@@ -576,7 +562,7 @@ static void peer_ends(struct __test_metadata *_metadata,
 		ASSERT_LT(partial, last);
 		wl += partial;
 	}
-	ASSERT_EQ(write_full(self->raw, self->wire, wl), 0);
+	ASSERT_EQ(kto_write_full(self->raw, self->wire, wl), 0);
 	if (full)
 		EXPECT_EQ(wait_for(ep, EPOLLIN, TIMEO_MS) & EPOLLIN, EPOLLIN);
 	switch (end) {
@@ -780,7 +766,7 @@ TEST_F_TIMEOUT(io, sndtimeo_stalled_send, 90)
 
 	ASSERT_EQ(opener_resume(o), 0);
 	ASSERT_EQ(set_timeo_ms(self->k, SO_SNDTIMEO, TIMEO_MS), 0);
-	EXPECT_EQ(write_full(self->k, self->buf + n1, total - n1), 0)
+	EXPECT_EQ(kto_write_full(self->k, self->buf + n1, total - n1), 0)
 		TH_LOG("send of the rest: %s", strerror(errno));
 	ASSERT_EQ(pthread_join(o->thread, NULL), 0);
 	EXPECT_EQ(o->err[0], 0) TH_LOG("%s", o->err);
@@ -806,7 +792,7 @@ TEST_F_TIMEOUT(io, rcvtimeo_record_tail_missing, 60)
 	cuts[1] = wl - 10;
 	ASSERT_EQ(set_timeo_ms(self->k, SO_RCVTIMEO, 1000), 0);
 	for (i = 0; i < 2; i++) {
-		ASSERT_EQ(write_full(self->raw, self->wire + sent, cuts[i] - sent), 0);
+		ASSERT_EQ(kto_write_full(self->raw, self->wire + sent, cuts[i] - sent), 0);
 		sent = cuts[i];
 		t0 = now();
 		errno = 0;
@@ -817,7 +803,7 @@ TEST_F_TIMEOUT(io, rcvtimeo_record_tail_missing, 60)
 		EXPECT_GE(dt, 0.9);
 		EXPECT_LT(dt, TIMEO_SEC);
 	}
-	ASSERT_EQ(write_full(self->raw, self->wire + sent, wl - sent), 0);
+	ASSERT_EQ(kto_write_full(self->raw, self->wire + sent, wl - sent), 0);
 	ASSERT_EQ(set_timeo_ms(self->k, SO_RCVTIMEO, TIMEO_MS), 0);
 	ASSERT_EQ(recv(self->k, self->buf, BUF_LEN, 0), 1000);
 	EXPECT_EQ(pat_diff(self->buf, 0, 1000), -1);
@@ -903,10 +889,10 @@ TEST_F_TIMEOUT(io, uring_recv_waits_for_whole_record, 60)
 	ASSERT_EQ(io_uring_submit(&ring), 1);
 	EXPECT_EQ(ring_wait(&ring, 300, &data, &res), -ETIME);
 	wl = seal(_metadata, &self->to_k, 0, first, self->wire);
-	ASSERT_EQ(write_full(self->raw, self->wire, wl / 2), 0);
+	ASSERT_EQ(kto_write_full(self->raw, self->wire, wl / 2), 0);
 	EXPECT_EQ(ring_wait(&ring, 300, &data, &res), -ETIME)
 		TH_LOG("a recv completed with half a record in: %d", res);
-	ASSERT_EQ(write_full(self->raw, self->wire + wl / 2, wl - wl / 2), 0);
+	ASSERT_EQ(kto_write_full(self->raw, self->wire + wl / 2, wl - wl / 2), 0);
 	ASSERT_EQ(ring_wait(&ring, TIMEO_MS, &data, &res), 0);
 	ASSERT_EQ(res, (int)first) TH_LOG("recv: %s", res < 0 ? strerror(-res) : "short");
 	EXPECT_EQ(pat_diff(self->buf, 0, first), -1);
@@ -915,7 +901,7 @@ TEST_F_TIMEOUT(io, uring_recv_waits_for_whole_record, 60)
 	for (wl = 0, i = 0; i < 3; i++)
 		wl += seal(_metadata, &self->to_k, first + i * TLSREC_MAX_PLAIN,
 			   TLSREC_MAX_PLAIN, self->wire + wl);
-	ASSERT_EQ(write_full(self->raw, self->wire, wl), 0);
+	ASSERT_EQ(kto_write_full(self->raw, self->wire, wl), 0);
 	while (off < first + more) {
 		sqe = io_uring_get_sqe(&ring);
 		io_uring_prep_recv(sqe, self->k, self->buf, 7000, 0);
@@ -991,7 +977,7 @@ TEST_F_TIMEOUT(io, uring_splice_from_socket, 60)
 	ring_init(_metadata, &ring);
 	for (i = 0; i < 3; i++)
 		wl += seal(_metadata, &self->to_k, i * rec, rec, self->wire + wl);
-	ASSERT_EQ(write_full(self->raw, self->wire, wl), 0);
+	ASSERT_EQ(kto_write_full(self->raw, self->wire, wl), 0);
 	while (off < total) {
 		sqe = io_uring_get_sqe(&ring);
 		io_uring_prep_splice(sqe, self->k, -1, p[1], -1, 65536, 0);
@@ -1030,7 +1016,7 @@ TEST_F_TIMEOUT(io, uring_recv_cancelled, 60)
 	io_uring_prep_recv(sqe, self->k, self->buf, BUF_LEN, 0);
 	sqe->user_data = 1;
 	ASSERT_EQ(io_uring_submit(&ring), 1);
-	ASSERT_EQ(write_full(self->raw, self->wire, wl / 2), 0);
+	ASSERT_EQ(kto_write_full(self->raw, self->wire, wl / 2), 0);
 	EXPECT_EQ(ring_wait(&ring, 300, &data, &res), -ETIME);
 
 	sqe = io_uring_get_sqe(&ring);
@@ -1047,7 +1033,7 @@ TEST_F_TIMEOUT(io, uring_recv_cancelled, 60)
 	EXPECT_EQ(res_recv, -ECANCELED) TH_LOG("the recv: %d", res_recv);
 	EXPECT_EQ(res_cancel, 0) TH_LOG("the cancel: %d", res_cancel);
 
-	ASSERT_EQ(write_full(self->raw, self->wire + wl / 2, wl - wl / 2), 0);
+	ASSERT_EQ(kto_write_full(self->raw, self->wire + wl / 2, wl - wl / 2), 0);
 	ASSERT_EQ(recv(self->k, self->buf, BUF_LEN, 0), 1000);
 	EXPECT_EQ(pat_diff(self->buf, 0, 1000), -1);
 	errno = 0;

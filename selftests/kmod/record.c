@@ -119,28 +119,9 @@ static int keys_make(struct keys *k, uint16_t version, uint16_t cipher)
 	return 0;
 }
 
-static int ulp(int fd)
-{
-	return setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"));
-}
-
 static int install(int fd, int dir, const struct keys *k)
 {
 	return setsockopt(fd, SOL_TLS, dir, k->raw, k->len);
-}
-
-static int set_timeo_ms(int fd, int opt, long ms)
-{
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 };
-
-	return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof(tv));
-}
-
-/* A receive or send that never completes fails the test instead of hanging. */
-static int timeouts(int fd)
-{
-	return set_timeo_ms(fd, SO_RCVTIMEO, TIMEO_SEC * 1000) ||
-	       set_timeo_ms(fd, SO_SNDTIMEO, TIMEO_SEC * 1000);
 }
 
 /*
@@ -152,43 +133,12 @@ static int make_pair(int family, const struct keys *tx_keys,
 {
 	if (kto_tcp_pair(family, tx, rx))
 		return -1;
-	if (timeouts(*tx) || timeouts(*rx))
+	if (kto_timeouts(*tx, TIMEO_SEC * 1000) || kto_timeouts(*rx, TIMEO_SEC * 1000))
 		return -1;
-	if (tx_keys && (ulp(*tx) || install(*tx, TLS_TX, tx_keys)))
+	if (tx_keys && (kto_ulp(*tx) || install(*tx, TLS_TX, tx_keys)))
 		return -1;
-	if (rx_keys && (ulp(*rx) || install(*rx, TLS_RX, rx_keys)))
+	if (rx_keys && (kto_ulp(*rx) || install(*rx, TLS_RX, rx_keys)))
 		return -1;
-	return 0;
-}
-
-/* recv until @len bytes or EOF/error; returns the bytes read or -1. */
-static ssize_t read_full(int fd, void *buf, size_t len)
-{
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		n = recv(fd, (char *)buf + got, len - got, 0);
-		if (n < 0)
-			return -1;
-		if (!n)
-			break;
-		got += n;
-	}
-	return got;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = send(fd, (const char *)buf + done, len - done, 0);
-		if (n <= 0)
-			return -1;
-		done += n;
-	}
 	return 0;
 }
 
@@ -197,12 +147,12 @@ static ssize_t read_raw_record(int fd, unsigned char *buf, size_t cap)
 {
 	size_t len;
 
-	if (read_full(fd, buf, HDR_LEN) != HDR_LEN)
+	if (kto_read_full(fd, buf, HDR_LEN) != HDR_LEN)
 		return -1;
 	len = HDR_LEN + (buf[3] << 8 | buf[4]);
 	if (len > cap)
 		return -1;
-	if (read_full(fd, buf + HDR_LEN, len - HDR_LEN) !=
+	if (kto_read_full(fd, buf + HDR_LEN, len - HDR_LEN) !=
 	    (ssize_t)(len - HDR_LEN))
 		return -1;
 	return len;
@@ -227,7 +177,7 @@ static ssize_t produce(const struct keys *k, const void *data, size_t len,
 	/* close() flushes the records and ends the stream. */
 	close(t);
 	t = -1;
-	got = read_full(r, out, cap);
+	got = kto_read_full(r, out, cap);
 	if (got == (ssize_t)cap)
 		got = -1;
 out:
@@ -244,52 +194,6 @@ static void fill_random(void *buf, size_t len)
 
 	for (i = 0; i < len; i++)
 		p[i] = random() & 0xff;
-}
-
-/* sendmsg() with a TLS_SET_RECORD_TYPE cmsg. */
-static ssize_t send_typed(int fd, uint8_t type, const void *buf, size_t len,
-			  int flags)
-{
-	char cbuf[CMSG_SPACE(sizeof(type))] = { 0 };
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr m = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = cbuf,
-		.msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-
-	cm->cmsg_level = SOL_TLS;
-	cm->cmsg_type = TLS_SET_RECORD_TYPE;
-	cm->cmsg_len = CMSG_LEN(sizeof(type));
-	*CMSG_DATA(cm) = type;
-	return sendmsg(fd, &m, flags);
-}
-
-/* recvmsg() reporting TLS_GET_RECORD_TYPE in *type (-1 if none). */
-static ssize_t recv_typed(int fd, void *buf, size_t len, int flags, int *type)
-{
-	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr m = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = cbuf,
-		.msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm;
-	ssize_t n;
-
-	*type = -1;
-	n = recvmsg(fd, &m, flags);
-	if (n < 0)
-		return n;
-	cm = CMSG_FIRSTHDR(&m);
-	if (cm && cm->cmsg_level == SOL_TLS &&
-	    cm->cmsg_type == TLS_GET_RECORD_TYPE)
-		*type = *CMSG_DATA(cm);
-	return n;
 }
 
 /* Nothing to read right now: recv(MSG_DONTWAIT) says EAGAIN. */
@@ -313,7 +217,7 @@ static void *reader_run(void *arg)
 {
 	struct reader *rd = arg;
 
-	rd->got = read_full(rd->fd, rd->buf, rd->len);
+	rd->got = kto_read_full(rd->fd, rd->buf, rd->len);
 	return NULL;
 }
 
@@ -331,24 +235,16 @@ static const char *cipher_stat_suffix(uint16_t cipher)
 	return "AesGcm128";
 }
 
-static double now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* ---- setsockopt / getsockopt without a fixture ---- */
 
 /* A connected pair with the ULP on both ends and no key yet. */
 static void bare_pair(struct __test_metadata *_metadata, int *c, int *s)
 {
 	ASSERT_EQ(kto_tcp_pair(AF_INET, c, s), 0);
-	ASSERT_EQ(timeouts(*c), 0);
-	ASSERT_EQ(timeouts(*s), 0);
-	ASSERT_EQ(ulp(*c), 0);
-	ASSERT_EQ(ulp(*s), 0);
+	ASSERT_EQ(kto_timeouts(*c, TIMEO_SEC * 1000), 0);
+	ASSERT_EQ(kto_timeouts(*s, TIMEO_SEC * 1000), 0);
+	ASSERT_EQ(kto_ulp(*c), 0);
+	ASSERT_EQ(kto_ulp(*s), 0);
 }
 
 static void expect_set_errno(struct __test_metadata *_metadata, int fd,
@@ -407,10 +303,10 @@ TEST(setsockopt_invalid)
 
 	/* None of that changed the socket: plain bytes pass both ways... */
 	ASSERT_EQ(send(c, "plain", 5, 0), 5);
-	ASSERT_EQ(read_full(s, buf, 5), 5);
+	ASSERT_EQ(kto_read_full(s, buf, 5), 5);
 	EXPECT_EQ(memcmp(buf, "plain", 5), 0);
 	ASSERT_EQ(send(s, "reply", 5, 0), 5);
-	ASSERT_EQ(read_full(c, buf, 5), 5);
+	ASSERT_EQ(kto_read_full(c, buf, 5), 5);
 	EXPECT_EQ(memcmp(buf, "reply", 5), 0);
 
 	/* ...and a correct install after them works. */
@@ -603,7 +499,7 @@ TEST(rx_expect_no_pad)
 	/* Records (unpadded, as ours are) still come out right. */
 	ASSERT_EQ(send(c, data, 1000, 0), 1000);
 	ASSERT_EQ(send(c, data + 1000, 2000, 0), 2000);
-	ASSERT_EQ(read_full(s, out, sizeof(out)), sizeof(out));
+	ASSERT_EQ(kto_read_full(s, out, sizeof(out)), sizeof(out));
 	EXPECT_EQ(memcmp(out, data, sizeof(out)), 0);
 
 	val = 0;
@@ -628,7 +524,7 @@ TEST(ipv6_send_recv)
 	ASSERT_EQ(make_pair(AF_INET6, &k, &k, &c, &s), 0)
 		TH_LOG("%s", strerror(errno));
 	ASSERT_EQ(send(c, data, sizeof(data), 0), sizeof(data));
-	ASSERT_EQ(read_full(s, out, sizeof(out)), sizeof(out));
+	ASSERT_EQ(kto_read_full(s, out, sizeof(out)), sizeof(out));
 	EXPECT_EQ(memcmp(out, data, sizeof(out)), 0);
 	close(c);
 	close(s);
@@ -766,7 +662,7 @@ TEST_F(rec, send_recv)
 
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		ASSERT_EQ(send(self->c, self->data, sizes[i], 0), sizes[i]);
-		ASSERT_EQ(read_full(self->s, self->out, sizes[i]), sizes[i]);
+		ASSERT_EQ(kto_read_full(self->s, self->out, sizes[i]), sizes[i]);
 		EXPECT_EQ(memcmp(self->out, self->data, sizes[i]), 0)
 			TH_LOG("%zu bytes differ", sizes[i]);
 	}
@@ -795,8 +691,8 @@ TEST_F(rec, tx_record_sizes)
 
 	/* Fed raw to an RX socket with the same keys: the same 40000 bytes. */
 	ASSERT_EQ(make_pair(AF_INET, NULL, &self->k, &w, &rx), 0);
-	ASSERT_EQ(write_full(w, self->wire, off), 0);
-	ASSERT_EQ(read_full(rx, self->out, 40000), 40000);
+	ASSERT_EQ(kto_write_full(w, self->wire, off), 0);
+	ASSERT_EQ(kto_read_full(rx, self->out, 40000), 40000);
 	EXPECT_EQ(memcmp(self->out, self->data, 40000), 0);
 	close(t);
 	close(r);
@@ -894,7 +790,7 @@ TEST_F(rec, getsockopt_rec_seq)
 	len = self->k.len;
 	ASSERT_EQ(getsockopt(self->s, SOL_TLS, TLS_RX, got.raw, &len), 0);
 	EXPECT_EQ(keys_seq(&got), start);
-	ASSERT_EQ(read_full(self->s, self->out, 300), 300);
+	ASSERT_EQ(kto_read_full(self->s, self->out, 300), 300);
 	EXPECT_EQ(memcmp(self->out, self->data, 300), 0);
 	len = self->k.len;
 	ASSERT_EQ(getsockopt(self->s, SOL_TLS, TLS_RX, got.raw, &len), 0);
@@ -918,7 +814,7 @@ TEST_F(rec, rx_corrupted_record)
 	self->wire[first - 1] ^= 0x01;
 
 	ASSERT_EQ(make_pair(AF_INET, NULL, &self->k, &w, &rx), 0);
-	ASSERT_EQ(write_full(w, self->wire, wlen), 0);
+	ASSERT_EQ(kto_write_full(w, self->wire, wlen), 0);
 	errno = 0;
 	EXPECT_EQ(recv(rx, self->out, BUF_LEN, 0), -1);
 	EXPECT_EQ(errno, EBADMSG);
@@ -946,7 +842,7 @@ TEST_F(rec, rx_corrupted_leaves_no_plaintext)
 	self->wire[wlen / 2] ^= 0x10;
 
 	ASSERT_EQ(make_pair(AF_INET, NULL, &self->k, &w, &rx), 0);
-	ASSERT_EQ(write_full(w, self->wire, wlen), 0);
+	ASSERT_EQ(kto_write_full(w, self->wire, wlen), 0);
 	memset(self->out, 0xaa, BUF_LEN);
 	errno = 0;
 	EXPECT_EQ(recv(rx, self->out, BUF_LEN, 0), -1);
@@ -981,7 +877,7 @@ TEST_F(rec, rx_buffer_shapes)
 
 	/* One large buffer. */
 	ASSERT_EQ(send(self->c, self->data, total, 0), total);
-	ASSERT_EQ(read_full(self->s, self->out, total), total);
+	ASSERT_EQ(kto_read_full(self->s, self->out, total), total);
 	EXPECT_EQ(memcmp(self->out, self->data, total), 0);
 
 	/* Three iovecs cutting across record boundaries. */
@@ -1021,7 +917,7 @@ TEST_F(rec, rx_buffer_shapes)
 	map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(map, MAP_FAILED);
 	ASSERT_EQ(send(self->c, self->data, total, 0), total);
-	ASSERT_EQ(read_full(self->s, map + 1, total - 1), total - 1);
+	ASSERT_EQ(kto_read_full(self->s, map + 1, total - 1), total - 1);
 	ASSERT_EQ(munmap(map, total), 0);
 	ASSERT_EQ(pread(fd, self->out, total - 1, 1), total - 1);
 	EXPECT_EQ(memcmp(self->out, self->data, total - 1), 0);
@@ -1094,7 +990,7 @@ TEST_F(rec, rx_record_too_long)
 	hdr[3] = (max + 1) >> 8;
 	hdr[4] = (max + 1) & 0xff;
 	ASSERT_EQ(make_pair(AF_INET, NULL, &self->k, &w, &rx), 0);
-	ASSERT_EQ(write_full(w, hdr, sizeof(hdr)), 0);
+	ASSERT_EQ(kto_write_full(w, hdr, sizeof(hdr)), 0);
 	errno = 0;
 	EXPECT_EQ(recv(rx, self->out, BUF_LEN, 0), -1);
 	EXPECT_EQ(errno, EMSGSIZE);
@@ -1114,7 +1010,7 @@ TEST_F(rec, rx_record_longest_accepted)
 	self->wire[3] = max >> 8;
 	self->wire[4] = max & 0xff;
 	ASSERT_EQ(make_pair(AF_INET, NULL, &self->k, &w, &rx), 0);
-	ASSERT_EQ(write_full(w, self->wire, HDR_LEN + max), 0);
+	ASSERT_EQ(kto_write_full(w, self->wire, HDR_LEN + max), 0);
 	errno = 0;
 	EXPECT_EQ(recv(rx, self->out, BUF_LEN, 0), -1);
 	EXPECT_EQ(errno, EBADMSG);
@@ -1152,7 +1048,7 @@ TEST_F(rec, tx_seq_exhausted)
 
 	/* The one record sent opens with the same keys. */
 	ASSERT_EQ(make_pair(AF_INET, NULL, &k, &w, &rx), 0);
-	ASSERT_EQ(write_full(w, self->wire, n), 0);
+	ASSERT_EQ(kto_write_full(w, self->wire, n), 0);
 	ASSERT_EQ(recv(rx, self->out, BUF_LEN, 0), 100);
 	EXPECT_EQ(memcmp(self->out, self->data, 100), 0);
 	close(t);
@@ -1177,8 +1073,8 @@ TEST_F(rec, rx_seq_exhausted)
 	ASSERT_GT(n2, 0);
 
 	ASSERT_EQ(make_pair(AF_INET, NULL, &k, &w, &rx), 0);
-	ASSERT_EQ(write_full(w, self->wire, n1 + n2), 0);
-	ASSERT_EQ(read_full(rx, self->out, 4), 4);
+	ASSERT_EQ(kto_write_full(w, self->wire, n1 + n2), 0);
+	ASSERT_EQ(kto_read_full(rx, self->out, 4), 4);
 	EXPECT_EQ(memcmp(self->out, "last", 4), 0);
 	errno = 0;
 	EXPECT_EQ(recv(rx, self->out, BUF_LEN, 0), -1);
@@ -1230,7 +1126,7 @@ TEST_F(api, tx_flags)
 	EXPECT_EQ(send(self->c, self->data, 10, MSG_OOB), -1);
 	EXPECT_EQ(errno, EOPNOTSUPP);
 	errno = 0;
-	EXPECT_EQ(send_typed(self->c, TYPE_HANDSHAKE, self->data, 10, MSG_MORE),
+	EXPECT_EQ(kto_send_typed(self->c, TYPE_HANDSHAKE, self->data, 10, MSG_MORE),
 		  -1);
 	EXPECT_EQ(errno, EINVAL);
 
@@ -1285,7 +1181,7 @@ TEST_F(api, tx_splice_from_pipe)
 		done += n;
 	}
 	EXPECT_EQ(done, len) TH_LOG("splice: %s", strerror(errno));
-	ASSERT_EQ(read_full(self->s, self->out, len), len);
+	ASSERT_EQ(kto_read_full(self->s, self->out, len), len);
 	EXPECT_EQ(memcmp(self->out, self->data, len), 0);
 	close(p[0]);
 	close(p[1]);
@@ -1309,7 +1205,7 @@ TEST_F(api, tx_close_flushes_more)
 	ASSERT_EQ(send(self->c, self->data, 1000, MSG_MORE), 1000);
 	close(self->c);
 	self->c = -1;
-	ASSERT_EQ(read_full(self->s, self->out, 1000), 1000);
+	ASSERT_EQ(kto_read_full(self->s, self->out, 1000), 1000);
 	EXPECT_EQ(memcmp(self->out, self->data, 1000), 0);
 	EXPECT_EQ(recv(self->s, self->out, BUF_LEN, 0), 0);
 }
@@ -1322,14 +1218,14 @@ TEST_F(api, rx_control_needs_cmsg)
 {
 	int type;
 
-	ASSERT_EQ(send_typed(self->c, TYPE_HANDSHAKE, "hello", 5, 0), 5);
+	ASSERT_EQ(kto_send_typed(self->c, TYPE_HANDSHAKE, "hello", 5, 0), 5);
 	errno = 0;
 	EXPECT_EQ(recv(self->s, self->out, BUF_LEN, 0), -1);
 	EXPECT_EQ(errno, EIO);
 	errno = 0;
 	EXPECT_EQ(recv(self->s, self->out, BUF_LEN, 0), -1);
 	EXPECT_EQ(errno, EIO);
-	ASSERT_EQ(recv_typed(self->s, self->out, BUF_LEN, 0, &type), 5);
+	ASSERT_EQ(kto_recv_typed(self->s, self->out, BUF_LEN, 0, &type), 5);
 	EXPECT_EQ(type, TYPE_HANDSHAKE);
 	EXPECT_EQ(memcmp(self->out, "hello", 5), 0);
 	EXPECT_TRUE(nothing_readable(self->s));
@@ -1341,19 +1237,19 @@ TEST_F(api, rx_types_not_merged)
 	int type;
 
 	ASSERT_EQ(send(self->c, "aaaa", 4, 0), 4);
-	ASSERT_EQ(send_typed(self->c, TYPE_HANDSHAKE, "bbbbbb", 6, 0), 6);
+	ASSERT_EQ(kto_send_typed(self->c, TYPE_HANDSHAKE, "bbbbbb", 6, 0), 6);
 	ASSERT_EQ(send(self->c, "cc", 2, 0), 2);
 	ASSERT_EQ(send(self->c, "dd", 2, 0), 2);
 
 	/* MSG_WAITALL would take more, were it the same type. */
-	ASSERT_EQ(recv_typed(self->s, self->out, 100, MSG_WAITALL, &type), 4);
+	ASSERT_EQ(kto_recv_typed(self->s, self->out, 100, MSG_WAITALL, &type), 4);
 	EXPECT_EQ(type, TYPE_DATA);
 	EXPECT_EQ(memcmp(self->out, "aaaa", 4), 0);
-	ASSERT_EQ(recv_typed(self->s, self->out, 100, MSG_WAITALL, &type), 6);
+	ASSERT_EQ(kto_recv_typed(self->s, self->out, 100, MSG_WAITALL, &type), 6);
 	EXPECT_EQ(type, TYPE_HANDSHAKE);
 	EXPECT_EQ(memcmp(self->out, "bbbbbb", 6), 0);
 	/* Two data records do merge. */
-	ASSERT_EQ(recv_typed(self->s, self->out, 4, MSG_WAITALL, &type), 4);
+	ASSERT_EQ(kto_recv_typed(self->s, self->out, 4, MSG_WAITALL, &type), 4);
 	EXPECT_EQ(type, TYPE_DATA);
 	EXPECT_EQ(memcmp(self->out, "ccdd", 4), 0);
 }
@@ -1426,18 +1322,18 @@ TEST_F(api, rx_nonblock_and_timeout)
 	EXPECT_EQ(recv(self->s, self->out, BUF_LEN, MSG_DONTWAIT), -1);
 	EXPECT_EQ(errno, EAGAIN);
 
-	ASSERT_EQ(set_timeo_ms(self->s, SO_RCVTIMEO, 300), 0);
-	t0 = now_sec();
+	ASSERT_EQ(kto_set_timeo_ms(self->s, SO_RCVTIMEO, 300), 0);
+	t0 = kto_now();
 	errno = 0;
 	EXPECT_EQ(recv(self->s, self->out, BUF_LEN, 0), -1);
-	dt = now_sec() - t0;
+	dt = kto_now() - t0;
 	EXPECT_EQ(errno, EAGAIN);
 	EXPECT_GE(dt, 0.25);
 	EXPECT_LT(dt, 5.0);
 
 	/* Still fine afterwards. */
 	ASSERT_EQ(send(self->c, "late", 4, 0), 4);
-	ASSERT_EQ(set_timeo_ms(self->s, SO_RCVTIMEO, TIMEO_SEC * 1000), 0);
+	ASSERT_EQ(kto_set_timeo_ms(self->s, SO_RCVTIMEO, TIMEO_SEC * 1000), 0);
 	ASSERT_EQ(recv(self->s, self->out, BUF_LEN, 0), 4);
 	EXPECT_EQ(memcmp(self->out, "late", 4), 0);
 }
@@ -1455,10 +1351,10 @@ TEST_F(api, rx_poll_whole_record)
 	pfd.fd = rx;
 
 	EXPECT_EQ(poll(&pfd, 1, 50), 0);
-	ASSERT_EQ(write_full(w, self->wire, wlen / 2), 0);
+	ASSERT_EQ(kto_write_full(w, self->wire, wlen / 2), 0);
 	EXPECT_EQ(poll(&pfd, 1, 200), 0) TH_LOG("revents %#x", pfd.revents);
 	EXPECT_TRUE(nothing_readable(rx));
-	ASSERT_EQ(write_full(w, self->wire + wlen / 2, wlen - wlen / 2), 0);
+	ASSERT_EQ(kto_write_full(w, self->wire + wlen / 2, wlen - wlen / 2), 0);
 	EXPECT_EQ(poll(&pfd, 1, TIMEO_SEC * 1000), 1);
 	EXPECT_TRUE(pfd.revents & POLLIN);
 	ASSERT_EQ(recv(rx, self->out, BUF_LEN, MSG_DONTWAIT), 1000);
@@ -1483,7 +1379,7 @@ TEST_F(api, rx_eof_mid_record)
 	wlen = produce(&self->k, self->data, 1000, 1, self->wire, BUF_LEN);
 	ASSERT_GT(wlen, 0);
 	ASSERT_EQ(make_pair(AF_INET, NULL, &self->k, &w, &rx), 0);
-	ASSERT_EQ(write_full(w, self->wire, wlen / 2), 0);
+	ASSERT_EQ(kto_write_full(w, self->wire, wlen / 2), 0);
 	ASSERT_EQ(shutdown(w, SHUT_WR), 0);
 	/* Either an error or a plain EOF, but never data and never a hang. */
 	errno = 0;
@@ -1523,7 +1419,7 @@ TEST_F(api, stat_curr_and_records)
 	/* 40000 bytes: three more records. */
 	ASSERT_EQ(send(c, self->data, 40000, 0), 40000);
 	EXPECT_EQ(kto_stat_get("TlsTxRecords"), c0 + 6);
-	ASSERT_EQ(read_full(s, self->out, 40300), 40300);
+	ASSERT_EQ(kto_read_full(s, self->out, 40300), 40300);
 	EXPECT_EQ(kto_stat_get("TlsRxRecords"), r0 + 6);
 
 	close(c);
@@ -1551,7 +1447,7 @@ TEST_F(api, stat_decrypt_error)
 	e0 = kto_stat_get("TlsDecryptError");
 	ASSERT_GE(e0, 0);
 	ASSERT_EQ(make_pair(AF_INET, NULL, &self->k, &w, &rx), 0);
-	ASSERT_EQ(write_full(w, self->wire, wlen), 0);
+	ASSERT_EQ(kto_write_full(w, self->wire, wlen), 0);
 	EXPECT_EQ(recv(rx, self->out, BUF_LEN, 0), -1);
 	EXPECT_EQ(errno, EBADMSG);
 	EXPECT_EQ(kto_stat_get("TlsDecryptError"), e0 + 1);
