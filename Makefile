@@ -16,7 +16,7 @@ endif
 endif
 
 CC ?= cc
-USER_CFLAGS := -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -I$(TOP)/kmod/uapi
+USER_CFLAGS := -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -I$(TOP)/kmod/uapi -I$(TOP)/userspace/include
 KSFT_DIR := $(BUILD)/kselftest
 KSFT_SRC = /usr/src/linux-source-6.12.tar.xz
 TEST_BIN := $(BUILD)/tests

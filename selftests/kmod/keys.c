@@ -34,7 +34,7 @@ static int get_wo(int fd)
 static void expect_write_only(struct __test_metadata *_metadata, int fd,
 			      int dir, const struct kto_key *k)
 {
-	union kto_keys got;
+	union kto_crypto_info got;
 	socklen_t len;
 
 	memset(&got, 0xee, sizeof(got));
@@ -76,7 +76,7 @@ static void pair(struct __test_metadata *_metadata, int *c, int *s)
 TEST(readable_by_default)
 {
 	struct kto_key k;
-	union kto_keys got;
+	union kto_crypto_info got;
 	socklen_t len;
 	int c, s;
 
@@ -162,7 +162,7 @@ TEST(before_keys)
 	expect_write_only(_metadata, c, TLS_TX, &k);
 	/* No key in that direction yet: EBUSY, as without the option. */
 	{
-		union kto_keys got;
+		union kto_crypto_info got;
 		socklen_t len = sizeof(got.info);
 
 		EXPECT_EQ(getsockopt(c, SOL_TLS, TLS_RX, &got, &len), -1);

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kto_crypto_info.h"
+
 #ifndef SOL_TLS
 #define SOL_TLS 282
 #endif
@@ -91,33 +93,8 @@ static inline void rng_fill(struct rng *r, void *buf, size_t len)
 		p[i] = rng_next(r);
 }
 
-/* Key material as setsockopt(SOL_TLS, TLS_TX/TLS_RX) takes it. */
-union kto_keys {
-	struct tls_crypto_info info;
-	struct tls12_crypto_info_aes_gcm_128 gcm128;
-	struct tls12_crypto_info_aes_gcm_256 gcm256;
-	struct tls12_crypto_info_aes_ccm_128 ccm128;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
-
-/* The crypto_info size of a cipher the module takes, or 0. */
-static inline socklen_t kto_keys_len(uint16_t cipher)
-{
-	switch (cipher) {
-	case TLS_CIPHER_AES_GCM_128:
-		return sizeof(struct tls12_crypto_info_aes_gcm_128);
-	case TLS_CIPHER_AES_GCM_256:
-		return sizeof(struct tls12_crypto_info_aes_gcm_256);
-	case TLS_CIPHER_AES_CCM_128:
-		return sizeof(struct tls12_crypto_info_aes_ccm_128);
-	case TLS_CIPHER_CHACHA20_POLY1305:
-		return sizeof(struct tls12_crypto_info_chacha20_poly1305);
-	}
-	return 0;
-}
-
 /* Where a cipher's crypto_info keeps the record sequence number. */
-static inline unsigned char *kto_keys_rec_seq(union kto_keys *k)
+static inline unsigned char *kto_keys_rec_seq(union kto_crypto_info *k)
 {
 	switch (k->info.cipher_type) {
 	case TLS_CIPHER_AES_GCM_256:
@@ -220,7 +197,7 @@ static inline int kto_tcp_pair(int family, int *cfd, int *sfd)
 
 /* Key material with its setsockopt length. */
 struct kto_key {
-	union kto_keys u;
+	union kto_crypto_info u;
 	socklen_t len;
 };
 
@@ -234,7 +211,7 @@ static inline int kto_key_random(struct kto_key *k, uint16_t version,
 	unsigned char *p = (unsigned char *)&k->u;
 
 	memset(k, 0, sizeof(*k));
-	k->len = kto_keys_len(cipher);
+	k->len = kto_crypto_info_len(cipher);
 	if (!k->len)
 		return -1;
 	k->u.info.version = version;

@@ -242,7 +242,7 @@ TEST(spare_pages_param)
  */
 TEST(keys_write_only_param)
 {
-	union kto_keys got;
+	union kto_crypto_info got;
 	struct kto_key k;
 	socklen_t len;
 	int c, s, val = 0;

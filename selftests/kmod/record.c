@@ -108,7 +108,7 @@ static void keys_set_seq(struct keys *k, uint64_t seq)
 static int keys_make(struct keys *k, uint16_t version, uint16_t cipher)
 {
 	memset(k, 0, sizeof(*k));
-	k->len = kto_keys_len(cipher);
+	k->len = kto_crypto_info_len(cipher);
 	if (!k->len)
 		return -1;
 	k->info.version = version;
@@ -283,7 +283,7 @@ TEST(setsockopt_invalid)
 		expect_set_errno(_metadata, c, dir, k.raw, k.len - 1, EINVAL);
 		expect_set_errno(_metadata, c, dir, k.raw, k.len + 1, EINVAL);
 		expect_set_errno(_metadata, c, dir, k.raw,
-				 kto_keys_len(TLS_CIPHER_AES_GCM_256), EINVAL);
+				 kto_crypto_info_len(TLS_CIPHER_AES_GCM_256), EINVAL);
 
 		for (i = 0; i < sizeof(bad_versions) / sizeof(bad_versions[0]); i++) {
 			bad = k;

@@ -16,7 +16,7 @@
 static const unsigned char key_update[] = { 24, 0, 0, 1, 0 };
 
 /* Random key material, rec_seq 0 (as after every KeyUpdate). */
-static void keys_new(union kto_keys *k, uint16_t version, uint16_t cipher)
+static void keys_new(union kto_crypto_info *k, uint16_t version, uint16_t cipher)
 {
 	if (getrandom(k, sizeof(*k), 0) != sizeof(*k))
 		abort();
@@ -25,9 +25,9 @@ static void keys_new(union kto_keys *k, uint16_t version, uint16_t cipher)
 	memset(kto_keys_rec_seq(k), 0, 8);
 }
 
-static int set_key(int fd, int dir, const union kto_keys *k)
+static int set_key(int fd, int dir, const union kto_crypto_info *k)
 {
-	return setsockopt(fd, SOL_TLS, dir, k, kto_keys_len(k->info.cipher_type));
+	return setsockopt(fd, SOL_TLS, dir, k, kto_crypto_info_len(k->info.cipher_type));
 }
 
 static ssize_t send_type(int fd, unsigned char type, const void *buf,
@@ -78,7 +78,7 @@ static int readable(int fd)
 FIXTURE(rekey)
 {
 	int c, s;	/* each end has TX and RX */
-	union kto_keys c2s, s2c;
+	union kto_crypto_info c2s, s2c;
 };
 
 FIXTURE_VARIANT(rekey)
@@ -121,7 +121,7 @@ FIXTURE_TEARDOWN(rekey)
  * installs the key.
  */
 static void one_update(struct __test_metadata *_metadata, int tx, int rx,
-		       union kto_keys *k, unsigned int round)
+		       union kto_crypto_info *k, unsigned int round)
 {
 	char before[64], after[3000], buf[4096];
 	int type;
@@ -174,8 +174,8 @@ TEST_F(rekey, many_updates_both_ways)
 /* getsockopt returns the new key, with the new record sequence. */
 TEST_F(rekey, getsockopt_new_key)
 {
-	socklen_t len = kto_keys_len(variant->cipher);
-	union kto_keys got, want;
+	socklen_t len = kto_crypto_info_len(variant->cipher);
+	union kto_crypto_info got, want;
 	char buf[16];
 
 	one_update(_metadata, self->c, self->s, &self->c2s, 0);
@@ -186,7 +186,7 @@ TEST_F(rekey, getsockopt_new_key)
 	want = self->c2s;
 	kto_keys_rec_seq(&want)[7] = 2;
 	ASSERT_EQ(getsockopt(self->c, SOL_TLS, TLS_TX, &got, &len), 0);
-	EXPECT_EQ(len, kto_keys_len(variant->cipher));
+	EXPECT_EQ(len, kto_crypto_info_len(variant->cipher));
 	EXPECT_EQ(memcmp(&got, &want, len), 0);
 	ASSERT_EQ(getsockopt(self->s, SOL_TLS, TLS_RX, &got, &len), 0);
 	EXPECT_EQ(memcmp(&got, &want, len), 0);
@@ -256,7 +256,7 @@ TEST_F(rekey, ticket_alone_does_not_stop)
 /* Version and cipher cannot change; the old key stays in use. */
 TEST_F(rekey, change_refused)
 {
-	union kto_keys k;
+	union kto_crypto_info k;
 	char buf[8];
 
 	keys_new(&k, TLS_1_2_VERSION, variant->cipher);
@@ -275,7 +275,7 @@ TEST_F(rekey, change_refused)
 
 TEST(tls12_second_key_busy)
 {
-	union kto_keys k1, k2;
+	union kto_crypto_info k1, k2;
 	char buf[8];
 	int c, s;
 

@@ -335,7 +335,7 @@ static void set_op(struct actor *w, const char *op)
 }
 
 /* The key of direction @a2b's generation @gen, the same on both ends. */
-static void key_of(struct conn *c, bool a2b, int gen, union kto_keys *k)
+static void key_of(struct conn *c, bool a2b, int gen, union kto_crypto_info *k)
 {
 	struct rng r = { .s = c->seed ^ (a2b ? 0xa2b : 0xb2a) ^ ((uint64_t)gen << 32) };
 	unsigned char *seq;
@@ -357,9 +357,9 @@ static void key_of(struct conn *c, bool a2b, int gen, union kto_keys *k)
 	}
 }
 
-static int set_key(int fd, int dir, const union kto_keys *k)
+static int set_key(int fd, int dir, const union kto_crypto_info *k)
 {
-	return setsockopt(fd, SOL_TLS, dir, k, kto_keys_len(k->info.cipher_type));
+	return setsockopt(fd, SOL_TLS, dir, k, kto_crypto_info_len(k->info.cipher_type));
 }
 
 /* ---- what errors a call may see ---- */
@@ -469,7 +469,7 @@ static int ctl_parse(const unsigned char *m, int len)
 static void a_install_rx(struct actor *w, int fd)
 {
 	struct conn *c = w->c;
-	union kto_keys k;
+	union kto_crypto_info k;
 
 	pthread_mutex_lock(&c->a_rx_key);
 	key_of(c, false, c->a_rx_gen + 1, &k);
@@ -911,7 +911,7 @@ static const unsigned char key_update[] = { HS_KEY_UPDATE, 0, 0, 1, 0 };
  * application retries. Every send returns within the plan's timeouts, so
  * 10 s of EBUSY is a failure.
  */
-static int set_next_tx_key(int fd, const union kto_keys *k)
+static int set_next_tx_key(int fd, const union kto_crypto_info *k)
 {
 	double end = kto_now() + 10;
 	int r;
@@ -929,7 +929,7 @@ static int set_next_tx_key(int fd, const union kto_keys *k)
 static void a_rekey(struct actor *w, int fd)
 {
 	struct conn *c = w->c;
-	union kto_keys k;
+	union kto_crypto_info k;
 	ssize_t r;
 
 	if (c->version != TLS_1_3_VERSION) {
@@ -1047,7 +1047,7 @@ static void a_setsockopt(struct actor *w, int fd)
 static void a_getsockopt(struct actor *w, int fd)
 {
 	struct conn *c = w->c;
-	union kto_keys k;
+	union kto_crypto_info k;
 	socklen_t len;
 	uint16_t v16;
 	char ulp[16];
@@ -1057,7 +1057,7 @@ static void a_getsockopt(struct actor *w, int fd)
 	case 0: case 1: {
 		int dir = rng_chance(&w->r, 50) ? TLS_TX : TLS_RX;
 
-		len = rng_chance(&w->r, 20) ? sizeof(k.info) : kto_keys_len(c->cipher);
+		len = rng_chance(&w->r, 20) ? sizeof(k.info) : kto_crypto_info_len(c->cipher);
 		set_op(w, "getsockopt(TLS_TX/TLS_RX)");
 		r = getsockopt(fd, SOL_TLS, dir, &k, &len);
 		if (r || k.info.version != c->version || k.info.cipher_type != c->cipher)
@@ -1285,7 +1285,7 @@ static void *a_worker(void *arg)
 static void b_ctl_done(struct actor *w)
 {
 	struct conn *c = w->c;
-	union kto_keys k;
+	union kto_crypto_info k;
 
 	switch (ctl_parse(c->b_ctl, c->b_ctl_have)) {
 	case 1:
@@ -1431,7 +1431,7 @@ static void *b_reader(void *arg)
 static void b_rekey(struct actor *w)
 {
 	struct conn *c = w->c;
-	union kto_keys k;
+	union kto_crypto_info k;
 	ssize_t r;
 
 	set_op(w, "B's KeyUpdate record");
@@ -1784,7 +1784,7 @@ static int conn_setup(struct conn *c)
 	const struct plan *p = c->p;
 	struct timeval tv = { .tv_sec = p->timeo_ms / 1000,
 			      .tv_usec = (p->timeo_ms % 1000) * 1000 };
-	union kto_keys k;
+	union kto_crypto_info k;
 	int fd, i;
 
 	if (kto_tcp_pair(p->family, &c->a, &c->b))

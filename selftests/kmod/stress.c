@@ -80,7 +80,7 @@ static const struct {
 };
 #define N_SUITES (int)(sizeof(suites) / sizeof(suites[0]))
 
-static socklen_t keys_make(union kto_keys *k, int suite, unsigned int salt)
+static socklen_t keys_make(union kto_crypto_info *k, int suite, unsigned int salt)
 {
 	unsigned char *p = (unsigned char *)k;
 	socklen_t i;
@@ -96,7 +96,7 @@ static socklen_t keys_make(union kto_keys *k, int suite, unsigned int salt)
 /* A loopback pair with TLS both ways on both ends (c's TX is s's RX). */
 static int tls_pair(int suite, unsigned int salt, int *c, int *s)
 {
-	union kto_keys a, b;
+	union kto_crypto_info a, b;
 	socklen_t len;
 
 	if (kto_tcp_pair(AF_INET, c, s))

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "kto_crypto_info.h"
 
 #ifndef SOL_TLS
 #define SOL_TLS 282
@@ -85,16 +86,12 @@ fail:
 
 /*
  * Attach the ULP and install the key from keymat (random bytes, at least
- * sizeof(union) long) for TX and/or RX.
+ * sizeof(union kto_crypto_info) long) for TX and/or RX.
  */
 int bench_ktls_install(int fd, const char *ulp, const struct bench_cipher *c, int tls13,
 		       int tx, int rx, const unsigned char *keymat, char *err, size_t errlen)
 {
-	union {
-		struct tls_crypto_info info;
-		struct tls12_crypto_info_aes_gcm_256 big;
-		struct tls12_crypto_info_chacha20_poly1305 chacha;
-	} ci;
+	union kto_crypto_info ci;
 
 	memcpy(&ci, keymat, sizeof(ci));
 	ci.info.version = tls13 ? TLS_1_3_VERSION : TLS_1_2_VERSION;

@@ -30,7 +30,7 @@
 
 int ktlsh_install_dir(struct ktlsh_conn *conn, int dir, struct ktlsh_err *err)
 {
-	union ktlsh_crypto_info ci;
+	union kto_crypto_info ci;
 	size_t size;
 	int rc = ktlsh_keys_derive(conn, dir, &ci, &size, err);
 

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "kto_crypto_info.h"
 #include "ktlsh.h"
 
 #ifndef SOL_TLS
@@ -33,15 +34,6 @@ enum { KTLSH_READ = 0, KTLSH_WRITE = 1 };
 #define KTLSH_RT_DATA 23
 #define KTLSH_HS_NEW_SESSION_TICKET 4
 #define KTLSH_HS_KEY_UPDATE 24
-
-/* One direction's keys in the structs of <linux/tls.h>, for setsockopt. */
-union ktlsh_crypto_info {
-	struct tls_crypto_info info;
-	struct tls12_crypto_info_aes_gcm_128 gcm128;
-	struct tls12_crypto_info_aes_gcm_256 gcm256;
-	struct tls12_crypto_info_aes_ccm_128 ccm128;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
 
 struct ktlsh_ctx {
 	SSL_CTX *ssl_ctx;
@@ -149,7 +141,7 @@ int ktlsh_verify_done(struct ktlsh_conn *conn, struct ktlsh_err *err);
 
 /* keys.c */
 const char *ktlsh_keys_unsupported(const SSL_CIPHER *cipher, int version);
-int ktlsh_keys_derive(struct ktlsh_conn *conn, int dir, union ktlsh_crypto_info *info,
+int ktlsh_keys_derive(struct ktlsh_conn *conn, int dir, union kto_crypto_info *info,
 		      size_t *size, struct ktlsh_err *err);
 int ktlsh_keys_record(struct ktlsh_conn *conn, const unsigned char *secret, size_t len,
 		      unsigned char key[32], size_t *key_len, unsigned char iv[12]);

@@ -139,7 +139,7 @@ static const char *digest_of(const struct ktlsh_conn *conn)
  * (KTLSH_READ or KTLSH_WRITE) of conn, with the record sequence number the
  * msg callback counted in the current epoch.
  */
-int ktlsh_keys_derive(struct ktlsh_conn *conn, int dir, union ktlsh_crypto_info *info,
+int ktlsh_keys_derive(struct ktlsh_conn *conn, int dir, union kto_crypto_info *info,
 		      size_t *size, struct ktlsh_err *err)
 {
 	int version = conn->tls_version, k = kind_of(conn->cipher);

@@ -23,28 +23,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kto_crypto_info.h"
+
 #ifndef SOL_TLS
 #define SOL_TLS 282
 #endif
 
-union crypto_info {
-	struct tls_crypto_info info;
-	struct tls12_crypto_info_aes_gcm_128 gcm128;
-	struct tls12_crypto_info_aes_gcm_256 gcm256;
-	struct tls12_crypto_info_aes_ccm_128 ccm128;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
-
-static const struct {
-	const char *name;
-	unsigned short type;
-	size_t size;
-} ciphers[] = {
-	{ "aes-gcm-128", TLS_CIPHER_AES_GCM_128, sizeof(struct tls12_crypto_info_aes_gcm_128) },
-	{ "aes-gcm-256", TLS_CIPHER_AES_GCM_256, sizeof(struct tls12_crypto_info_aes_gcm_256) },
-	{ "chacha20-poly1305", TLS_CIPHER_CHACHA20_POLY1305,
-	  sizeof(struct tls12_crypto_info_chacha20_poly1305) },
-	{ "aes-ccm-128", TLS_CIPHER_AES_CCM_128, sizeof(struct tls12_crypto_info_aes_ccm_128) },
+/* The --cipher choices, in the order the usage line gives them. */
+static const unsigned short ciphers[] = {
+	TLS_CIPHER_AES_GCM_128, TLS_CIPHER_AES_GCM_256, TLS_CIPHER_CHACHA20_POLY1305,
+	TLS_CIPHER_AES_CCM_128,
 };
 
 static void die(const char *what)
@@ -94,7 +82,7 @@ int main(int argc, char **argv)
 {
 	unsigned short version = TLS_1_3_VERSION;
 	const char *msg = "hello from the kernel record layer";
-	union crypto_info ci;
+	union kto_crypto_info ci;
 	unsigned char wire[512], plain[512];
 	int ci_idx = 0, i, tx, tap, rx_a, rx;
 	ssize_t n, w;
@@ -111,7 +99,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--cipher") && i + 1 < argc) {
 			i++;
 			for (ci_idx = 0; ci_idx < (int)(sizeof(ciphers) / sizeof(ciphers[0])); ci_idx++)
-				if (!strcmp(argv[i], ciphers[ci_idx].name))
+				if (!strcmp(argv[i], kto_crypto_info_name(ciphers[ci_idx])))
 					break;
 			if (ci_idx == (int)(sizeof(ciphers) / sizeof(ciphers[0])))
 				usage_error("unknown cipher");
@@ -128,18 +116,18 @@ int main(int argc, char **argv)
 	if (getrandom(&ci, sizeof(ci), 0) != sizeof(ci))
 		die("getrandom");
 	ci.info.version = version;
-	ci.info.cipher_type = ciphers[ci_idx].type;
+	ci.info.cipher_type = ciphers[ci_idx];
 
 	/* sender --TLS--> tap (reads the wire, forwards it) --> receiver */
 	tcp_pair(&tx, &tap);
 	tcp_pair(&rx_a, &rx);
 	if (setsockopt(tx, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")))
 		die("TCP_ULP on the sender (is the module loaded?)");
-	if (setsockopt(tx, SOL_TLS, TLS_TX, &ci, ciphers[ci_idx].size))
+	if (setsockopt(tx, SOL_TLS, TLS_TX, &ci, kto_crypto_info_len(ciphers[ci_idx])))
 		die("TLS_TX");
 	if (setsockopt(rx, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")))
 		die("TCP_ULP on the receiver");
-	if (setsockopt(rx, SOL_TLS, TLS_RX, &ci, ciphers[ci_idx].size))
+	if (setsockopt(rx, SOL_TLS, TLS_RX, &ci, kto_crypto_info_len(ciphers[ci_idx])))
 		die("TLS_RX");
 
 	if (send(tx, msg, strlen(msg), 0) != (ssize_t)strlen(msg))
@@ -148,7 +136,7 @@ int main(int argc, char **argv)
 	if (n < 5)
 		die("reading the wire");
 	printf("TLS %s, %s, %zu plaintext bytes sent with send()\n",
-	       version == TLS_1_3_VERSION ? "1.3" : "1.2", ciphers[ci_idx].name,
+	       version == TLS_1_3_VERSION ? "1.3" : "1.2", kto_crypto_info_name(ciphers[ci_idx]),
 	       strlen(msg));
 	printf("on the wire: %zd bytes, record type %u, version %u.%u, length %u\n    ",
 	       n, wire[0], wire[1], wire[2], (wire[3] << 8) | wire[4]);
