@@ -148,8 +148,9 @@ users-progs: $(USERS_PROGS)
 
 # The benchmark: the tool and its parts under userspace/bench/ (OpenSSL for
 # the userspace path, AF_ALG, threads).
-BENCH_SRCS := $(filter-out userspace/bench/https-load.c,$(wildcard userspace/bench/*.c))
-$(USER_BIN)/ktls-bench: userspace/tools/ktls-bench.c $(BENCH_SRCS) userspace/bench/bench.h
+BENCH_SRCS := $(filter-out userspace/bench/https-load.c userspace/bench/ktls-bench.c,\
+	$(wildcard userspace/bench/*.c))
+$(USER_BIN)/ktls-bench: userspace/bench/ktls-bench.c $(BENCH_SRCS) userspace/bench/bench.h
 	@mkdir -p $(USER_BIN)
 	$(CC) $(USER_CFLAGS) -Iuserspace/bench -static -o $@ $< $(BENCH_SRCS) \
 		-lssl -lcrypto -lpthread -ldl
