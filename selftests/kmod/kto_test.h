@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +52,14 @@
 static inline int kto_intree(void)
 {
 	return access(KTO_STAT_FILE, F_OK) && !access(KTO_INTREE_STAT_FILE, F_OK);
+}
+
+/* The running kernel's release starts with @prefix (e.g. "6.1."). */
+static inline int kto_kernel_is(const char *prefix)
+{
+	struct utsname u;
+
+	return !uname(&u) && !strncmp(u.release, prefix, strlen(prefix));
 }
 
 #define KTO_MODULE_ONLY(why)						\
