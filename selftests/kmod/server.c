@@ -35,7 +35,7 @@
 
 #define SMALL_BUF	16384	/* SO_SNDBUF/SO_RCVBUF of stuck pairs */
 #define CHUNK		16384
-#define DRAIN_DELAY	10.0	/* seconds before a stuck peer reads */
+#define DRAIN_DELAY	7.0	/* seconds before a stuck peer reads */
 #define QUICK		3.0	/* "returns at once", on a slow shared VM */
 
 static const unsigned char key_update[] = { 24, 0, 0, 1, 0 };
