@@ -52,9 +52,15 @@ help:
 deps:
 	@$(TOP)/selftests/vm/deps
 
-# The module for KDIR, in place: kmod/ktls_offload.ko.
+# The module for KDIR, in place: kmod/ktls_offload.ko. Fails on any
+# compiler warning, as module-<line> does.
 module:
-	$(MAKE) -C $(KDIR) M=$(TOP) W=1 modules
+	@mkdir -p $(BUILD)
+	@$(MAKE) -C $(KDIR) M=$(TOP) W=1 modules > $(BUILD)/module.log 2>&1; rc=$$?; \
+	cat $(BUILD)/module.log; \
+	if [ $$rc -ne 0 ]; then echo "module: build failed" >&2; exit 1; fi; \
+	if grep -q 'warning:' $(BUILD)/module.log; then \
+		echo "module: the build has warnings (W=1)" >&2; exit 1; fi
 
 # The module for one kernel line, built in a copy of the sources so the
 # lines can coexist: build/<line>/kmod/ktls_offload.ko. A Debian line builds
