@@ -172,31 +172,6 @@ static size_t seal_at(struct __test_metadata *_metadata,
 	return off + n;
 }
 
-/* recvmsg() that reports the TLS_GET_RECORD_TYPE cmsg (-1 if none). */
-static ssize_t recv_typed(int fd, void *buf, size_t len, int *type)
-{
-	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr m = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = cbuf,
-		.msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm;
-	ssize_t n;
-
-	*type = -1;
-	n = recvmsg(fd, &m, 0);
-	if (n < 0)
-		return n;
-	cm = CMSG_FIRSTHDR(&m);
-	if (cm && cm->cmsg_level == SOL_TLS &&
-	    cm->cmsg_type == TLS_GET_RECORD_TYPE)
-		*type = *CMSG_DATA(cm);
-	return n;
-}
-
 /* A blocking send() of a large buffer, run while the test reads. */
 struct sender {
 	pthread_t thread;
@@ -311,7 +286,7 @@ static void recv_data(struct __test_metadata *_metadata,
 	int type;
 
 	while (got < len) {
-		n = recv_typed(self->c, self->out + got, len - got, &type);
+		n = kto_recv_typed(self->c, self->out + got, len - got, 0, &type);
 		ASSERT_GT(n, 0) TH_LOG("after %zu of %zu bytes: %s", got, len,
 				       n < 0 ? strerror(errno) : "EOF");
 		EXPECT_EQ(type, TLSREC_TYPE_DATA);
@@ -357,14 +332,14 @@ TEST_F_TIMEOUT(interop, krx_records, 60)
 	/* A control record stops a plain recv(): it needs the cmsg. */
 	EXPECT_EQ(recv(self->c, self->out, OUT_LEN, 0), -1);
 	EXPECT_EQ(errno, EIO);
-	n = recv_typed(self->c, self->out, OUT_LEN, &type);
+	n = kto_recv_typed(self->c, self->out, OUT_LEN, 0, &type);
 	ASSERT_EQ(n, sizeof(alert));
 	EXPECT_EQ(type, TLSREC_TYPE_ALERT);
 	EXPECT_EQ(memcmp(self->out, alert, sizeof(alert)), 0);
 
 	recv_data(_metadata, self, d + 20000, 1000);
 
-	n = recv_typed(self->c, self->out, OUT_LEN, &type);
+	n = kto_recv_typed(self->c, self->out, OUT_LEN, 0, &type);
 	ASSERT_EQ(n, 300);
 	EXPECT_EQ(type, TLSREC_TYPE_HANDSHAKE);
 	EXPECT_EQ(memcmp(self->out, d + 30000, 300), 0);
