@@ -108,21 +108,6 @@ static void install(struct __test_metadata *_metadata,
 		       strerror(errno));
 }
 
-/* recv exactly @len bytes (the timeout makes a missing byte an error). */
-static int read_full(int fd, void *buf, size_t len)
-{
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		n = recv(fd, (char *)buf + got, len - got, 0);
-		if (n <= 0)
-			return -1;
-		got += n;
-	}
-	return 0;
-}
-
 static int write_full(int fd, const void *buf, size_t len)
 {
 	size_t done = 0;
@@ -143,12 +128,12 @@ static size_t read_record(struct __test_metadata *_metadata,
 {
 	ssize_t wlen, n;
 
-	ASSERT_EQ(read_full(self->s, self->wire, TLSREC_HDR_LEN), 0)
+	ASSERT_EQ(kto_read_exact(self->s, self->wire, TLSREC_HDR_LEN), 0)
 		TH_LOG("no record header: %s", strerror(errno));
 	wlen = tlsrec_wire_len(self->wire, TLSREC_HDR_LEN);
 	ASSERT_GE(wlen, TLSREC_HDR_LEN);
 	ASSERT_LE(wlen, TLSREC_MAX_WIRE + 256);
-	ASSERT_EQ(read_full(self->s, self->wire + TLSREC_HDR_LEN,
+	ASSERT_EQ(kto_read_exact(self->s, self->wire + TLSREC_HDR_LEN,
 			    wlen - TLSREC_HDR_LEN), 0)
 		TH_LOG("record body (%zd bytes): %s", wlen, strerror(errno));
 	n = tlsrec_open(&self->rec, self->wire, wlen, type, self->out,

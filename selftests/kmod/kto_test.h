@@ -290,6 +290,12 @@ static inline ssize_t kto_read_full(int fd, void *buf, size_t len)
 	return got;
 }
 
+/* recv exactly @len bytes: 0, or -1 (an error, or EOF before them). */
+static inline int kto_read_exact(int fd, void *buf, size_t len)
+{
+	return kto_read_full(fd, buf, len) == (ssize_t)len ? 0 : -1;
+}
+
 /* send all of @buf; 0, or -1 with errno. */
 static inline int kto_write_full(int fd, const void *buf, size_t len)
 {

@@ -292,20 +292,6 @@ static int wait_refcnt(int want, int seconds)
 	return r;
 }
 
-static int read_full(int fd, void *buf, size_t len)
-{
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		n = recv(fd, (char *)buf + got, len - got, 0);
-		if (n <= 0)
-			return -1;
-		got += n;
-	}
-	return 0;
-}
-
 /* Only for TEST_F_TIMEOUT: the default 30 s is too short under emulation. */
 FIXTURE(stress) {
 	int unused;
@@ -330,9 +316,9 @@ static void warm_up(struct __test_metadata *_metadata, int rounds)
 		ASSERT_EQ(tls_pair(i % N_SUITES, i, &c, &s), 0)
 			TH_LOG("pair %d: %s", i, strerror(errno));
 		ASSERT_EQ(send(c, "warm", 4, 0), 4);
-		ASSERT_EQ(read_full(s, buf, 4), 0);
+		ASSERT_EQ(kto_read_exact(s, buf, 4), 0);
 		ASSERT_EQ(send(s, "warm", 4, 0), 4);
-		ASSERT_EQ(read_full(c, buf, 4), 0);
+		ASSERT_EQ(kto_read_exact(c, buf, 4), 0);
 		close(c);
 		close(s);
 	}
@@ -382,10 +368,10 @@ TEST_F_TIMEOUT(stress, connections, 600)
 		ASSERT_EQ(tls_pair(i % N_SUITES, i, &c, &s), 0)
 			TH_LOG("connection %ld: %s", i, strerror(errno));
 		ASSERT_EQ(send(c, data, len, 0), (ssize_t)len);
-		ASSERT_EQ(read_full(s, buf, len), 0);
+		ASSERT_EQ(kto_read_exact(s, buf, len), 0);
 		ASSERT_EQ(memcmp(buf, data, len), 0);
 		ASSERT_EQ(send(s, data, 100, 0), 100);
-		ASSERT_EQ(read_full(c, buf, 100), 0);
+		ASSERT_EQ(kto_read_exact(c, buf, 100), 0);
 		/* Close in every order, gracefully, half-way, or with a reset. */
 		switch (i % 4) {
 		case 0:
