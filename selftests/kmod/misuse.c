@@ -14,18 +14,6 @@
 #include "kselftest_harness.h"
 #include "kto_test.h"
 
-#ifndef TLS_TX_ZEROCOPY_RO
-#define TLS_TX_ZEROCOPY_RO	3
-#endif
-#ifndef TLS_RX_EXPECT_NO_PAD
-#define TLS_RX_EXPECT_NO_PAD	4
-#endif
-
-static int ulp(int fd)
-{
-	return setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"));
-}
-
 static void keys(struct tls12_crypto_info_aes_gcm_128 *k, uint16_t version)
 {
 	memset(k, 0x5a, sizeof(*k));
@@ -84,11 +72,11 @@ TEST(udp_refused)
 	keys(&k, TLS_1_2_VERSION);
 	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	ASSERT_GE(fd, 0);
-	EXPECT_EQ(ulp(fd), -1);
+	EXPECT_EQ(kto_ulp(fd), -1);
 	EXPECT_EQ(errno, ENOPROTOOPT);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ASSERT_EQ(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	EXPECT_EQ(ulp(fd), -1);
+	EXPECT_EQ(kto_ulp(fd), -1);
 	EXPECT_EQ(errno, ENOPROTOOPT);
 	EXPECT_EQ(setsockopt(fd, SOL_TLS, TLS_TX, &k, sizeof(k)), -1);
 	EXPECT_EQ(errno, ENOPROTOOPT);
@@ -112,8 +100,8 @@ TEST(sol_tls_without_ulp)
 	EXPECT_EQ(errno, ENOPROTOOPT);
 	EXPECT_EQ(getsockopt(c, SOL_TLS, TLS_RX, &k, &len), -1);
 	EXPECT_EQ(errno, EOPNOTSUPP);
-	ASSERT_EQ(ulp(c), 0);
-	ASSERT_EQ(ulp(s), 0);
+	ASSERT_EQ(kto_ulp(c), 0);
+	ASSERT_EQ(kto_ulp(s), 0);
 	still_works(_metadata, c, s);
 	close(c);
 	close(s);
@@ -128,9 +116,9 @@ TEST(ulp_after_shutdown)
 	pair(_metadata, &c, &s);
 	ASSERT_EQ(shutdown(c, SHUT_WR), 0);
 	ASSERT_EQ(recv(s, &b, 1, 0), 0);	/* s saw the FIN: CLOSE_WAIT */
-	EXPECT_EQ(ulp(c), -1);
+	EXPECT_EQ(kto_ulp(c), -1);
 	EXPECT_EQ(errno, ENOTCONN);
-	EXPECT_EQ(ulp(s), -1);
+	EXPECT_EQ(kto_ulp(s), -1);
 	EXPECT_EQ(errno, ENOTCONN);
 	EXPECT_EQ(kto_module_refcnt(KTO_MODULE), refs);
 	close(c);
@@ -148,7 +136,7 @@ TEST(ulp_after_reset)
 	close(s);
 	EXPECT_EQ(recv(c, &b, 1, 0), -1);
 	EXPECT_EQ(errno, ECONNRESET);
-	EXPECT_EQ(ulp(c), -1);
+	EXPECT_EQ(kto_ulp(c), -1);
 	EXPECT_EQ(errno, ENOTCONN);
 	EXPECT_EQ(kto_module_refcnt(KTO_MODULE), refs);
 	close(c);
@@ -166,7 +154,7 @@ TEST(keys_after_shutdown)
 	int c, s;
 
 	pair(_metadata, &c, &s);
-	ASSERT_EQ(ulp(c), 0);
+	ASSERT_EQ(kto_ulp(c), 0);
 	ASSERT_EQ(shutdown(c, SHUT_RDWR), 0);
 	keys(&k, TLS_1_3_VERSION);
 	EXPECT_EQ(setsockopt(c, SOL_TLS, TLS_TX, &k, sizeof(k)), 0)
@@ -195,8 +183,8 @@ TEST(wrong_level)
 	int c, s;
 
 	pair(_metadata, &c, &s);
-	ASSERT_EQ(ulp(c), 0);
-	ASSERT_EQ(ulp(s), 0);
+	ASSERT_EQ(kto_ulp(c), 0);
+	ASSERT_EQ(kto_ulp(s), 0);
 	keys(&k, TLS_1_2_VERSION);
 	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
 		errno = 0;
@@ -224,8 +212,8 @@ TEST(huge_and_negative_optlen)
 	size_t i;
 
 	pair(_metadata, &c, &s);
-	ASSERT_EQ(ulp(c), 0);
-	ASSERT_EQ(ulp(s), 0);
+	ASSERT_EQ(kto_ulp(c), 0);
+	ASSERT_EQ(kto_ulp(s), 0);
 	keys(&k, TLS_1_2_VERSION);
 	for (dir = TLS_TX; dir <= TLS_RX; dir++) {
 		for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
@@ -267,8 +255,8 @@ TEST(bad_pointers)
 	socklen_t len;
 
 	pair(_metadata, &c, &s);
-	ASSERT_EQ(ulp(c), 0);
-	ASSERT_EQ(ulp(s), 0);
+	ASSERT_EQ(kto_ulp(c), 0);
+	ASSERT_EQ(kto_ulp(s), 0);
 
 	for (dir = TLS_TX; dir <= TLS_RX; dir++) {
 		errno = 0;
@@ -331,7 +319,7 @@ TEST(failed_installs_release_everything)
 
 	for (i = 0; i < 200; i++) {
 		pair(_metadata, &c, &s);
-		ASSERT_EQ(ulp(c), 0);
+		ASSERT_EQ(kto_ulp(c), 0);
 		keys(&k, TLS_1_2_VERSION);
 		k.info.cipher_type = 99;
 		EXPECT_EQ(setsockopt(c, SOL_TLS, TLS_TX, &k, sizeof(k)), -1);

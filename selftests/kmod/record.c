@@ -39,12 +39,6 @@
 #ifndef TLS_CIPHER_ARIA_GCM_128
 #define TLS_CIPHER_ARIA_GCM_128		57
 #endif
-#ifndef TLS_TX_ZEROCOPY_RO
-#define TLS_TX_ZEROCOPY_RO		3
-#endif
-#ifndef TLS_RX_EXPECT_NO_PAD
-#define TLS_RX_EXPECT_NO_PAD		4
-#endif
 
 /*
  * Key material as setsockopt takes it. Every struct we use ends in the
