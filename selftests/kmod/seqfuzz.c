@@ -1529,6 +1529,42 @@ static void dump_queues(struct conn *c)
 }
 
 /* A thread stuck in the kernel: say where. */
+/* Where a thread spends its CPU: user and system ticks over 0.5 s, state. */
+static const char *cpu_of(int tid)
+{
+	static char out[256];
+	unsigned long u[2] = { 0 }, k[2] = { 0 };
+	char path[64], st[2] = "?";
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	for (i = 0; i < 2; i++) {
+		FILE *f = fopen(path, "r");
+		char buf[512], *p;
+
+		if (f && fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+			sscanf(p + 2, "%1s %*s %*s %*s %*s %*s %*s %*s %*s %*s %lu %lu",
+			       st, &u[i], &k[i]);
+		if (f)
+			fclose(f);
+		if (!i)
+			usleep(500 * 1000);
+	}
+	snprintf(out, sizeof(out), "state %s, +%lu user +%lu system ticks in 0.5 s, syscall ", st,
+		 u[1] - u[0], k[1] - k[0]);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	{
+		FILE *f = fopen(path, "r");
+		size_t l = strlen(out);
+
+		if (f && fgets(out + l, sizeof(out) - l, f))
+			out[strcspn(out, "\n")] = 0;
+		if (f)
+			fclose(f);
+	}
+	return out;
+}
+
 static void dump_stuck(struct conn *c)
 {
 	long now = now_ms();
@@ -1542,8 +1578,8 @@ static void dump_stuck(struct conn *c)
 
 		if (!w->started || w->done)
 			continue;
-		printf("# seqfuzz: conn %d: thread %d (tid %d) in %s for %ld ms; kernel stack:\n",
-		       c->index, i, w->tid, w->op, now - w->op_since);
+		printf("# seqfuzz: conn %d: thread %d (tid %d) in %s for %ld ms; %s; kernel stack:\n",
+		       c->index, i, w->tid, w->op, now - w->op_since, cpu_of(w->tid));
 		snprintf(path, sizeof(path), "/proc/self/task/%d/stack", w->tid);
 		f = fopen(path, "r");
 		while (f && fgets(line, sizeof(line), f))
