@@ -55,29 +55,12 @@ deps:
 # The module for KDIR, in place: kmod/ktls_offload.ko. Fails on any
 # compiler warning, as module-<line> does.
 module:
-	@mkdir -p $(BUILD)
-	@$(MAKE) -C $(KDIR) M=$(TOP) W=1 modules > $(BUILD)/module.log 2>&1; rc=$$?; \
-	cat $(BUILD)/module.log; \
-	if [ $$rc -ne 0 ]; then echo "module: build failed" >&2; exit 1; fi; \
-	if grep -q 'warning:' $(BUILD)/module.log; then \
-		echo "module: the build has warnings (W=1)" >&2; exit 1; fi
+	@$(TOP)/selftests/vm/build-module --kdir $(KDIR)
 
 # The module for one kernel line, built in a copy of the sources so the
-# lines can coexist: build/<line>/kmod/ktls_offload.ko. A Debian line builds
-# against Debian's headers, "debug" against the debug kernel's build tree
-# (selftests/vm/debug-kernel builds it the first time).
+# lines can coexist: build/<line>/kmod/ktls_offload.ko (see the script).
 $(addprefix module-,$(LINES) debug): module-%: $(KMOD_SRCS)
-	@if [ $* = debug ]; then kdir=$$($(TOP)/selftests/vm/debug-kernel --dir); \
-	else kdir=/usr/src/linux-headers-$$($(TOP)/selftests/vm/kver $*); fi && \
-	mkdir -p $(BUILD)/$*/kmod && \
-	mkdir -p $(BUILD)/$*/kmod/uapi && cp -p kmod/uapi/*.h $(BUILD)/$*/kmod/uapi/ && \
-	cp -p Kbuild $(BUILD)/$*/ && cp -p kmod/Kbuild kmod/*.c kmod/*.h $(BUILD)/$*/kmod/ && \
-	if ! $(MAKE) -s -C $$kdir M=$(BUILD)/$* W=1 modules \
-		> $(BUILD)/$*/build.log 2>&1; then \
-		cat $(BUILD)/$*/build.log >&2; echo "module-$*: build failed" >&2; exit 1; fi && \
-	if grep -q 'warning:' $(BUILD)/$*/build.log; then cat $(BUILD)/$*/build.log >&2; \
-		echo "module-$*: the build has warnings (see above)" >&2; exit 1; fi && \
-	test -f $(BUILD)/$*/kmod/ktls_offload.ko
+	@$(TOP)/selftests/vm/build-module $*
 
 modules-all: $(addprefix module-,$(LINES))
 
@@ -220,14 +203,16 @@ $(KSFT_DIR)/kselftest_harness.h:
 		'*/tools/testing/selftests/kselftest.h'
 	@touch $@
 
-$(TEST_BIN)/%: selftests/kmod/%.c selftests/kmod/*.h $(KSFT_DIR)/kselftest_harness.h
+$(TEST_BIN)/%: selftests/kmod/%.c selftests/kmod/*.h selftests/lib/tls_variants.h \
+		$(KSFT_DIR)/kselftest_harness.h
 	@mkdir -p $(TEST_BIN)
-	$(CC) $(USER_CFLAGS) -static -isystem $(KSFT_DIR) -Iselftests/kmod -o $@ $< -lpthread
+	$(CC) $(USER_CFLAGS) -static -isystem $(KSFT_DIR) -Iselftests/kmod -Iselftests/lib \
+		-o $@ $< -lpthread
 
 # The userspace TLS record codec (OpenSSL) that interop checks the kernel
 # against: linked statically into the VM test, dynamically into its host-side
 # unit test (make unit).
-TLSREC := selftests/lib/tlsrec.c selftests/lib/tlsrec.h
+TLSREC := selftests/lib/tlsrec.c selftests/lib/tlsrec.h selftests/lib/tls_variants.h
 UNIT_BIN := $(BUILD)/unit
 
 # The tests that seal or open records in userspace (interop, the RX fuzzer,

@@ -327,6 +327,7 @@ static int rx_wait(struct sock *sk, struct kto_rx *rx, long *timeo,
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 
 	for (;;) {
+		/* Set by a reader only, under rx->lock: checked once a turn. */
 		if (rx->err)
 			return rx->err;
 		if (rx->key_update)
@@ -338,8 +339,6 @@ static int rx_wait(struct sock *sk, struct kto_rx *rx, long *timeo,
 			return -ENOMEM;
 		if (sk->sk_err)
 			return has_copied ? -sk->sk_err : sock_error(sk);
-		if (rx->err)
-			return rx->err;
 		if (sk->sk_shutdown & RCV_SHUTDOWN)
 			return 0;
 		if (sock_flag(sk, SOCK_DONE))

@@ -34,6 +34,7 @@
 #include "kselftest_harness.h"
 #include "kto_test.h"
 #include "tlsrec.h"
+#include "tls_variants.h"
 
 #define TYPE_DATA	23
 #define MAX_PLAIN	16384
@@ -298,23 +299,7 @@ FIXTURE_VARIANT(fuzz)
 	uint16_t cipher;
 };
 
-#define FUZZ_VARIANT(name, v, c)				\
-	FIXTURE_VARIANT_ADD(fuzz, name)				\
-	{							\
-		.version = v,					\
-		.cipher = c,					\
-	}
-
-FUZZ_VARIANT(tls12_aes_gcm_128, TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_128);
-FUZZ_VARIANT(tls12_aes_gcm_256, TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_256);
-FUZZ_VARIANT(tls12_chacha20_poly1305, TLS_1_2_VERSION,
-	     TLS_CIPHER_CHACHA20_POLY1305);
-FUZZ_VARIANT(tls12_aes_ccm_128, TLS_1_2_VERSION, TLS_CIPHER_AES_CCM_128);
-FUZZ_VARIANT(tls13_aes_gcm_128, TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128);
-FUZZ_VARIANT(tls13_aes_gcm_256, TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256);
-FUZZ_VARIANT(tls13_chacha20_poly1305, TLS_1_3_VERSION,
-	     TLS_CIPHER_CHACHA20_POLY1305);
-FUZZ_VARIANT(tls13_aes_ccm_128, TLS_1_3_VERSION, TLS_CIPHER_AES_CCM_128);
+TLS_VARIANTS(fuzz);
 
 FIXTURE_SETUP(fuzz)
 {

@@ -16,6 +16,7 @@
 #include "kselftest_harness.h"
 #include "kto_test.h"
 #include "tlsrec.h"
+#include "tls_variants.h"
 
 #define BIG		100000		/* the largest send */
 #define OUT_LEN		(2 * BIG)
@@ -37,23 +38,7 @@ FIXTURE_VARIANT(interop)
 	uint16_t cipher;
 };
 
-#define INTEROP_VARIANT(name, v, c)				\
-	FIXTURE_VARIANT_ADD(interop, name)			\
-	{							\
-		.version = v,					\
-		.cipher = c,					\
-	}
-
-INTEROP_VARIANT(tls12_aes_gcm_128, TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_128);
-INTEROP_VARIANT(tls12_aes_gcm_256, TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_256);
-INTEROP_VARIANT(tls12_chacha20_poly1305, TLS_1_2_VERSION,
-		TLS_CIPHER_CHACHA20_POLY1305);
-INTEROP_VARIANT(tls12_aes_ccm_128, TLS_1_2_VERSION, TLS_CIPHER_AES_CCM_128);
-INTEROP_VARIANT(tls13_aes_gcm_128, TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128);
-INTEROP_VARIANT(tls13_aes_gcm_256, TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256);
-INTEROP_VARIANT(tls13_chacha20_poly1305, TLS_1_3_VERSION,
-		TLS_CIPHER_CHACHA20_POLY1305);
-INTEROP_VARIANT(tls13_aes_ccm_128, TLS_1_3_VERSION, TLS_CIPHER_AES_CCM_128);
+TLS_VARIANTS(interop);
 
 FIXTURE_SETUP(interop)
 {

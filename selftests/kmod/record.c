@@ -25,6 +25,7 @@
 
 #include "kselftest_harness.h"
 #include "kto_test.h"
+#include "tls_variants.h"
 
 #define HDR_LEN		5
 #define MAX_PLAIN	16384
@@ -586,23 +587,7 @@ FIXTURE_VARIANT(rec)
 	uint16_t cipher;
 };
 
-#define REC_VARIANT(name, v, c)						\
-	FIXTURE_VARIANT_ADD(rec, name)					\
-	{								\
-		.version = v,						\
-		.cipher = c,						\
-	}
-
-REC_VARIANT(tls12_aes_gcm_128, TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_128);
-REC_VARIANT(tls12_aes_gcm_256, TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_256);
-REC_VARIANT(tls12_aes_ccm_128, TLS_1_2_VERSION, TLS_CIPHER_AES_CCM_128);
-REC_VARIANT(tls12_chacha20_poly1305, TLS_1_2_VERSION,
-	    TLS_CIPHER_CHACHA20_POLY1305);
-REC_VARIANT(tls13_aes_gcm_128, TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128);
-REC_VARIANT(tls13_aes_gcm_256, TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256);
-REC_VARIANT(tls13_aes_ccm_128, TLS_1_3_VERSION, TLS_CIPHER_AES_CCM_128);
-REC_VARIANT(tls13_chacha20_poly1305, TLS_1_3_VERSION,
-	    TLS_CIPHER_CHACHA20_POLY1305);
+TLS_VARIANTS(rec);
 
 FIXTURE_SETUP(rec)
 {

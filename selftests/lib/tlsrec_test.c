@@ -13,6 +13,7 @@
 
 #include "kselftest_harness.h"
 #include "tlsrec.h"
+#include "tls_variants.h"
 
 /* Hex digits to bytes; spaces are skipped. Returns the byte count. */
 static size_t unhex(const char *s, unsigned char *out)
@@ -259,23 +260,7 @@ FIXTURE_VARIANT(codec)
 	uint16_t cipher;
 };
 
-#define CODEC_VARIANT(name, v, c)				\
-	FIXTURE_VARIANT_ADD(codec, name)			\
-	{							\
-		.version = v,					\
-		.cipher = c,					\
-	}
-
-CODEC_VARIANT(tls12_aes_gcm_128, TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_128);
-CODEC_VARIANT(tls12_aes_gcm_256, TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_256);
-CODEC_VARIANT(tls12_chacha20_poly1305, TLS_1_2_VERSION,
-	      TLS_CIPHER_CHACHA20_POLY1305);
-CODEC_VARIANT(tls12_aes_ccm_128, TLS_1_2_VERSION, TLS_CIPHER_AES_CCM_128);
-CODEC_VARIANT(tls13_aes_gcm_128, TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128);
-CODEC_VARIANT(tls13_aes_gcm_256, TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256);
-CODEC_VARIANT(tls13_chacha20_poly1305, TLS_1_3_VERSION,
-	      TLS_CIPHER_CHACHA20_POLY1305);
-CODEC_VARIANT(tls13_aes_ccm_128, TLS_1_3_VERSION, TLS_CIPHER_AES_CCM_128);
+TLS_VARIANTS(codec);
 
 #define BUF_LEN (TLSREC_MAX_WIRE + 64)
 
