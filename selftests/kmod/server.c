@@ -277,50 +277,91 @@ static void expect_all(struct __test_metadata *_metadata, struct drain *d,
 }
 
 /*
+ * How a stuck-peer case ends the sending side: a pair whose peer has
+ * stopped reading is filled up; the sender is then made blocking or not
+ * and given SO_LINGER (linger >= 0), and ended with close() or
+ * shutdown(SHUT_WR) while the peer starts reading after drain_after s.
+ */
+struct stuck_end {
+	uint16_t version;
+	int nonblock;
+	int linger;
+	bool shut;
+	double drain_after;
+};
+
+/*
+ * Run one stuck-peer ending: returns how long close() or shutdown() took;
+ * what the peer read is in *d (its thread joined), what send() took in
+ * *sent.
+ */
+static double end_stuck(struct __test_metadata *_metadata,
+			const struct stuck_end *e, struct drain *d,
+			uint64_t *sent)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = e->linger };
+	double t;
+	int c, s;
+
+	stuck_pair(_metadata, e->version, &c, &s, NULL);
+	*sent = fill(_metadata, c);
+	set_nonblock(c, e->nonblock);
+	if (e->linger >= 0)
+		ASSERT_EQ(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	drain_start(_metadata, d, s, e->drain_after);
+	t = kto_now();
+	if (e->shut) {
+		EXPECT_EQ(shutdown(c, SHUT_WR), 0) TH_LOG("%s", strerror(errno));
+	} else {
+		EXPECT_EQ(close(c), 0);
+	}
+	t = kto_now() - t;
+	if (e->shut) {
+		/* Nothing more goes out after the FIN. */
+		EXPECT_EQ(send(c, "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT), -1);
+		EXPECT_EQ(errno, EPIPE);
+	}
+	pthread_join(d->thread, NULL);
+	if (e->shut)
+		close(c);
+	close(s);
+	return t;
+}
+
+/*
  * close() of an O_NONBLOCK socket whose peer does not read returns at once
  * (kTLS), and every byte send() took still arrives, followed by EOF (ours:
  * the in-tree kTLS drops a record TCP had no room for yet).
  */
 TEST(close_nonblock_stuck_peer)
 {
+	const struct stuck_end e = {
+		.version = TLS_1_3_VERSION, .nonblock = 1, .linger = -1,
+		.drain_after = DRAIN_DELAY,
+	};
 	struct drain d;
 	uint64_t sent;
-	double t;
-	int c, s;
+	double t = end_stuck(_metadata, &e, &d, &sent);
 
-	stuck_pair(_metadata, TLS_1_3_VERSION, &c, &s, NULL);
-	sent = fill(_metadata, c);
-	drain_start(_metadata, &d, s, DRAIN_DELAY);
-	t = kto_now();
-	EXPECT_EQ(close(c), 0);
-	t = kto_now() - t;
 	EXPECT_LT(t, QUICK) TH_LOG("close took %.1f s", t);
-	pthread_join(d.thread, NULL);
 	if (!kto_intree())
 		expect_all(_metadata, &d, sent);
-	close(s);
 }
 
 /* The same for a blocking socket: TCP's close does not wait (kTLS; ours). */
 TEST(close_blocking_stuck_peer)
 {
+	const struct stuck_end e = {
+		.version = TLS_1_2_VERSION, .nonblock = 0, .linger = -1,
+		.drain_after = DRAIN_DELAY,
+	};
 	struct drain d;
 	uint64_t sent;
-	double t;
-	int c, s;
+	double t = end_stuck(_metadata, &e, &d, &sent);
 
-	stuck_pair(_metadata, TLS_1_2_VERSION, &c, &s, NULL);
-	sent = fill(_metadata, c);
-	set_nonblock(c, 0);
-	drain_start(_metadata, &d, s, DRAIN_DELAY);
-	t = kto_now();
-	EXPECT_EQ(close(c), 0);
-	t = kto_now() - t;
 	EXPECT_LT(t, QUICK) TH_LOG("close took %.1f s", t);
-	pthread_join(d.thread, NULL);
 	if (!kto_intree())
 		expect_all(_metadata, &d, sent);
-	close(s);
 }
 
 /*
@@ -331,27 +372,17 @@ TEST(close_blocking_stuck_peer)
  */
 static void shutdown_stuck(struct __test_metadata *_metadata, int nonblock)
 {
+	const struct stuck_end e = {
+		.version = TLS_1_3_VERSION, .nonblock = nonblock, .linger = -1,
+		.shut = true, .drain_after = DRAIN_DELAY,
+	};
 	struct drain d;
 	uint64_t sent;
-	double t;
-	int c, s;
+	double t = end_stuck(_metadata, &e, &d, &sent);
 
-	stuck_pair(_metadata, TLS_1_3_VERSION, &c, &s, NULL);
-	sent = fill(_metadata, c);
-	set_nonblock(c, nonblock);
-	drain_start(_metadata, &d, s, DRAIN_DELAY);
-	t = kto_now();
-	EXPECT_EQ(shutdown(c, SHUT_WR), 0) TH_LOG("%s", strerror(errno));
-	t = kto_now() - t;
 	EXPECT_LT(t, QUICK) TH_LOG("shutdown took %.1f s", t);
-	/* Nothing more goes out after the FIN. */
-	EXPECT_EQ(send(c, "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT), -1);
-	EXPECT_EQ(errno, EPIPE);
-	pthread_join(d.thread, NULL);
 	if (!kto_intree())
 		expect_all(_metadata, &d, sent);
-	close(c);
-	close(s);
 }
 
 TEST(shutdown_nonblock_stuck_peer)
@@ -367,24 +398,18 @@ TEST(shutdown_blocking_stuck_peer)
 /* SO_LINGER with 0: close returns at once and resets the peer (kTLS). */
 TEST(linger_zero_resets)
 {
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	const struct stuck_end e = {
+		.version = TLS_1_3_VERSION, .nonblock = 1, .linger = 0,
+		.drain_after = 1.0,
+	};
 	struct drain d;
-	double t;
-	int c, s;
+	uint64_t sent;
+	double t = end_stuck(_metadata, &e, &d, &sent);
 
-	stuck_pair(_metadata, TLS_1_3_VERSION, &c, &s, NULL);
-	fill(_metadata, c);
-	ASSERT_EQ(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
-	drain_start(_metadata, &d, s, 1.0);
-	t = kto_now();
-	EXPECT_EQ(close(c), 0);
-	t = kto_now() - t;
 	EXPECT_LT(t, QUICK) TH_LOG("close took %.1f s", t);
-	pthread_join(d.thread, NULL);
 	EXPECT_EQ(d.bad_at, 0);
 	EXPECT_EQ(d.err, ECONNRESET) TH_LOG("stream ended with %s",
 					    d.err ? strerror(d.err) : "EOF");
-	close(s);
 }
 
 /*
@@ -393,26 +418,18 @@ TEST(linger_zero_resets)
  */
 TEST(linger_two_seconds)
 {
-	struct linger lg = { .l_onoff = 1, .l_linger = 2 };
+	const struct stuck_end e = {
+		.version = TLS_1_3_VERSION, .nonblock = 0, .linger = 2,
+		.drain_after = DRAIN_DELAY + 2,
+	};
 	struct drain d;
 	uint64_t sent;
-	double t;
-	int c, s;
+	double t = end_stuck(_metadata, &e, &d, &sent);
 
-	stuck_pair(_metadata, TLS_1_3_VERSION, &c, &s, NULL);
-	sent = fill(_metadata, c);
-	set_nonblock(c, 0);
-	ASSERT_EQ(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
-	drain_start(_metadata, &d, s, DRAIN_DELAY + 2);
-	t = kto_now();
-	EXPECT_EQ(close(c), 0);
-	t = kto_now() - t;
 	EXPECT_GT(t, 1.5) TH_LOG("close took %.1f s", t);
 	EXPECT_LT(t, DRAIN_DELAY) TH_LOG("close took %.1f s", t);
-	pthread_join(d.thread, NULL);
 	if (!kto_intree())
 		expect_all(_metadata, &d, sent);
-	close(s);
 }
 
 /*

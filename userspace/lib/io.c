@@ -389,26 +389,37 @@ ssize_t ktlsh_read(struct ktlsh_conn *conn, void *buf, size_t len, struct ktlsh_
 	return read_ssl(conn, buf, len, err);
 }
 
+/*
+ * A send or sendfile through the module failed with errno e after done
+ * bytes: it would block (then the bytes so far, if any, else the wait
+ * code), the peer is gone, or another error.
+ */
+static ssize_t tx_failed(struct ktlsh_conn *conn, size_t done, int e, const char *what,
+			 struct ktlsh_err *err)
+{
+	int rc;
+
+	if (e == EAGAIN || e == EWOULDBLOCK) {
+		rc = ktlsh_io_would_block(conn, KTLSH_WRITE, err);
+		return done && rc == KTLSH_WANT_WRITE ? (ssize_t)done : rc;
+	}
+	return ktlsh_err_sys(err, e == EPIPE || e == ECONNRESET ? KTLSH_E_CLOSED : KTLSH_E_SYSTEM,
+			     e, what);
+}
+
 /* What the socket takes of buf, through the module; tx_lock held. */
 static ssize_t send_some(struct ktlsh_conn *conn, const void *buf, size_t len,
 			 struct ktlsh_err *err)
 {
 	size_t done = 0;
 	ssize_t n;
-	int rc;
 
 	while (done < len) {
 		n = send(conn->fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			rc = ktlsh_io_would_block(conn, KTLSH_WRITE, err);
-			return done && rc == KTLSH_WANT_WRITE ? (ssize_t)done : rc;
-		}
 		if (n < 0)
-			return ktlsh_err_sys(err, errno == EPIPE || errno == ECONNRESET ?
-						  KTLSH_E_CLOSED : KTLSH_E_SYSTEM,
-					     errno, "sending through the module");
+			return tx_failed(conn, done, errno, "sending through the module", err);
 		done += n;
 	}
 	return done;
@@ -491,14 +502,8 @@ static ssize_t sendfile_chunks(struct ktlsh_conn *conn, int file_fd, off_t offse
 		n = sendfile(conn->fd, file_fd, &offset, want);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			rc = ktlsh_io_would_block(conn, KTLSH_WRITE, err);
-			return done && rc == KTLSH_WANT_WRITE ? (ssize_t)done : rc;
-		}
 		if (n < 0)
-			return ktlsh_err_sys(err, errno == EPIPE || errno == ECONNRESET ?
-						  KTLSH_E_CLOSED : KTLSH_E_SYSTEM,
-					     errno, "sendfile through the module");
+			return tx_failed(conn, done, errno, "sendfile through the module", err);
 		if (n == 0)
 			return ktlsh_err_set(err, KTLSH_E_SYSTEM,
 					     "the file ended %zu bytes early", count - done);
