@@ -48,6 +48,7 @@
  * (KTO_SEQFUZZ_SEED, KTO_SEQFUZZ_CONNS and KTO_SEQFUZZ_OPS do the same.)
  * Thread timing is not replayed, only each thread's sequence of calls.
  */
+#include <execinfo.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <poll.h>
@@ -1506,6 +1507,24 @@ static void sigusr1(int sig)
 	(void)sig;
 }
 
+/*
+ * A stuck thread's own backtrace (SIGUSR2, from dump_stuck): where it is
+ * in userspace, for a thread the kernel shows no stack for. Addresses
+ * only (a static binary has no symbol table for backtrace_symbols):
+ * addr2line -f -e build/tests/seqfuzz ADDR names them.
+ */
+static volatile sig_atomic_t backtrace_done;
+
+static void sigusr2(int sig)
+{
+	void *frames[32];
+	int n = backtrace(frames, 32);
+
+	(void)sig;
+	backtrace_symbols_fd(frames, n, STDOUT_FILENO);
+	backtrace_done = 1;
+}
+
 /* Where the bytes sit: TCP's queues of both ends, the module's counters. */
 static void dump_queues(struct conn *c)
 {
@@ -1528,7 +1547,6 @@ static void dump_queues(struct conn *c)
 		fclose(f);
 }
 
-/* A thread stuck in the kernel: say where. */
 /* Where a thread spends its CPU: user and system ticks over 0.5 s, state. */
 static const char *cpu_of(int tid)
 {
@@ -1586,6 +1604,14 @@ static void dump_stuck(struct conn *c)
 			printf("#     %s", line);
 		if (f)
 			fclose(f);
+		printf("# seqfuzz: conn %d: thread %d's userspace backtrace:\n", c->index, i);
+		fflush(stdout);
+		backtrace_done = 0;
+		pthread_kill(w->th, SIGUSR2);
+		for (int t = 0; t < 200 && !backtrace_done; t++)
+			usleep(10 * 1000);
+		if (!backtrace_done)
+			printf("#     (no answer to SIGUSR2 within 2 s: the thread does not run)\n");
 	}
 	fflush(stdout);
 }
@@ -2069,9 +2095,14 @@ FIXTURE_VARIANT_ADD(seqfuzz, tls13_chacha) {
 FIXTURE_SETUP(seqfuzz)
 {
 	struct sigaction sa = { .sa_handler = sigusr1 };
+	struct sigaction bt = { .sa_handler = sigusr2, .sa_flags = SA_RESTART };
+	void *frame;
 
 	/* No SA_RESTART: a signal makes the call it hits return EINTR or short. */
 	ASSERT_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+	/* The first backtrace() may allocate: not in the handler. */
+	backtrace(&frame, 1);
+	ASSERT_EQ(sigaction(SIGUSR2, &bt, NULL), 0);
 	signal(SIGPIPE, SIG_IGN);
 	self->base_tx = kto_stat_get("TlsCurrTxSw");
 	self->base_rx = kto_stat_get("TlsCurrRxSw");
