@@ -318,6 +318,22 @@ static void rx_free_peeked(struct sock *sk, struct kto_rx *rx)
 }
 
 /*
+ * What ends rx_wait's sleep, read without the socket lock (rx_wait looks
+ * again under it): a whole record in pg, pages wanted, an error or the
+ * end. Not rx->ready: records a peek has set aside keep that set, and a
+ * peek that has seen them waits past them for the next record; waking on
+ * it, such a peek spun in rx_wait without ever sleeping or timing out.
+ */
+static bool rx_wait_over(const struct sock *sk, const struct kto_rx *rx)
+{
+	u32 need = READ_ONCE(rx->need);
+
+	return (need && READ_ONCE(rx->have) == need) ||
+	       READ_ONCE(rx->need_alloc) || READ_ONCE(sk->sk_err) ||
+	       (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN);
+}
+
+/*
  * Wait until a whole record is in pg. Returns 1 when there is one, 0 at
  * end of stream, -errno otherwise.
  */
@@ -350,11 +366,7 @@ static int rx_wait(struct sock *sk, struct kto_rx *rx, long *timeo,
 
 		add_wait_queue(sk_sleep(sk), &wait);
 		sk_set_bit(SOCKWQ_ASYNC_WAITDATA, sk);
-		sk_wait_event(sk, timeo,
-			      READ_ONCE(rx->ready) || READ_ONCE(rx->need_alloc) ||
-			      READ_ONCE(sk->sk_err) ||
-			      (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN),
-			      &wait);
+		sk_wait_event(sk, timeo, rx_wait_over(sk, rx), &wait);
 		sk_clear_bit(SOCKWQ_ASYNC_WAITDATA, sk);
 		remove_wait_queue(sk_sleep(sk), &wait);
 	}

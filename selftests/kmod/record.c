@@ -1293,6 +1293,56 @@ TEST_F(api, rx_waitall_across_records)
 	EXPECT_EQ(memcmp(self->out, self->data, 3000), 0);
 }
 
+/*
+ * A peek that wants more than the records there (MSG_WAITALL, or a
+ * SO_RCVLOWAT above them) has to set them aside and wait for the next:
+ * it waits as a read does, up to SO_RCVTIMEO, then returns what it saw;
+ * a record arriving meanwhile joins it; a read then takes them all, in
+ * order. (The module used to spin in the kernel there, for ever: the
+ * set-aside records made its wait end at once and never time out.)
+ */
+TEST_F(api, rx_peek_waits_past_set_aside)
+{
+	struct delayed_send d = { .fd = self->c, .buf = self->data + 1000 };
+	int lowat = 3000;
+	double t0, dt;
+	int i;
+
+	ASSERT_EQ(send(self->c, self->data, 1000, 0), 1000);
+	ASSERT_EQ(kto_set_timeo_ms(self->s, SO_RCVTIMEO, 300), 0);
+	ASSERT_EQ(recv(self->s, self->out, 10, MSG_PEEK), 10);
+	/* The first time the record is set aside, then with it set aside. */
+	for (i = 0; i < 2; i++) {
+		memset(self->out, 0, 1000);
+		t0 = kto_now();
+		EXPECT_EQ(recv(self->s, self->out, 3000, MSG_PEEK | MSG_WAITALL), 1000);
+		dt = kto_now() - t0;
+		EXPECT_GE(dt, 0.25) TH_LOG("peek %d took %.2f s", i, dt);
+		EXPECT_LT(dt, 5.0) TH_LOG("peek %d took %.2f s", i, dt);
+		EXPECT_EQ(memcmp(self->out, self->data, 1000), 0);
+	}
+	ASSERT_EQ(setsockopt(self->s, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)), 0);
+	t0 = kto_now();
+	EXPECT_EQ(recv(self->s, self->out, 3000, MSG_PEEK), 1000);
+	dt = kto_now() - t0;
+	EXPECT_GE(dt, 0.25) TH_LOG("SO_RCVLOWAT peek took %.2f s", dt);
+	EXPECT_LT(dt, 5.0) TH_LOG("SO_RCVLOWAT peek took %.2f s", dt);
+	lowat = 1;
+	ASSERT_EQ(setsockopt(self->s, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)), 0);
+
+	ASSERT_EQ(kto_set_timeo_ms(self->s, SO_RCVTIMEO, TIMEO_SEC * 1000), 0);
+	ASSERT_EQ(pthread_create(&d.thread, NULL, delayed_send_run, &d), 0);
+	memset(self->out, 0, 3000);
+	EXPECT_EQ(recv(self->s, self->out, 3000, MSG_PEEK | MSG_WAITALL), 3000);
+	pthread_join(d.thread, NULL);
+	EXPECT_EQ(d.ret, 0);
+	EXPECT_EQ(memcmp(self->out, self->data, 3000), 0);
+	memset(self->out, 0, 3000);
+	ASSERT_EQ(recv(self->s, self->out, 3000, MSG_WAITALL), 3000);
+	EXPECT_EQ(memcmp(self->out, self->data, 3000), 0);
+	EXPECT_TRUE(nothing_readable(self->s));
+}
+
 TEST_F(api, rx_nonblock_and_timeout)
 {
 	double t0, dt;

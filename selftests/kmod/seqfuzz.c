@@ -1550,12 +1550,15 @@ static void dump_queues(struct conn *c)
 /* Where a thread spends its CPU: user and system ticks over 0.5 s, state. */
 static const char *cpu_of(int tid)
 {
-	static char out[256];
+	static char out[384];
 	unsigned long u[2] = { 0 }, k[2] = { 0 };
-	char path[64], st[2] = "?";
+	unsigned long long run[2] = { 0 }, wait[2] = { 0 }, slices[2] = { 0 };
+	char path[64], sched[64], st[2] = "?";
 	int i;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	/* schedstat: ns on a CPU, ns runnable but waiting for one, timeslices */
+	snprintf(sched, sizeof(sched), "/proc/self/task/%d/schedstat", tid);
 	for (i = 0; i < 2; i++) {
 		FILE *f = fopen(path, "r");
 		char buf[512], *p;
@@ -1565,11 +1568,18 @@ static const char *cpu_of(int tid)
 			       st, &u[i], &k[i]);
 		if (f)
 			fclose(f);
+		f = fopen(sched, "r");
+		if (f && fscanf(f, "%llu %llu %llu", &run[i], &wait[i], &slices[i]) != 3)
+			run[i] = wait[i] = slices[i] = 0;
+		if (f)
+			fclose(f);
 		if (!i)
 			usleep(500 * 1000);
 	}
-	snprintf(out, sizeof(out), "state %s, +%lu user +%lu system ticks in 0.5 s, syscall ", st,
-		 u[1] - u[0], k[1] - k[0]);
+	snprintf(out, sizeof(out),
+		 "state %s, +%lu user +%lu system ticks in 0.5 s (on a CPU +%llu us, waiting for one +%llu us, +%llu timeslices), syscall ",
+		 st, u[1] - u[0], k[1] - k[0], (run[1] - run[0]) / 1000,
+		 (wait[1] - wait[0]) / 1000, slices[1] - slices[0]);
 	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
 	{
 		FILE *f = fopen(path, "r");
@@ -1581,6 +1591,20 @@ static const char *cpu_of(int tid)
 			fclose(f);
 	}
 	return out;
+}
+
+/* The kernel's own report into its log (the VM's console), if it has sysrq. */
+static void sysrq(const char *what)
+{
+	FILE *f = fopen("/proc/sysrq-trigger", "w");
+
+	printf("# seqfuzz: sysrq %s: %s\n", what, f ? "into the kernel log" : strerror(errno));
+	fflush(stdout);
+	if (!f)
+		return;
+	fputs(what, f);
+	fclose(f);
+	sleep_ms(2000);
 }
 
 static void dump_stuck(struct conn *c)
@@ -1614,6 +1638,8 @@ static void dump_stuck(struct conn *c)
 			printf("#     (no answer to SIGUSR2 within 2 s: the thread does not run)\n");
 	}
 	fflush(stdout);
+	sysrq("l");	/* what each CPU runs now */
+	sysrq("t");	/* every task's state and kernel stack, running ones too */
 }
 
 static bool all_done(struct conn *c, int from, int to)
