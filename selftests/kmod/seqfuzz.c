@@ -1780,6 +1780,12 @@ static void drain(struct conn *c, struct actor *self)
 		fail(c, "A: shutdown(SHUT_WR): %s", strerror(errno));
 	while (!c->b_eof && !c->failed && !c->b_err) {
 		if (c->act[ACT_B_READER].done) {
+			/*
+			 * The reader sets b_eof or b_err before done: if it
+			 * ended between this loop's test and here, look again.
+			 */
+			if (c->b_eof || c->b_err || c->failed)
+				break;
 			fail(c, "B's reader stopped without EOF (%s)", strerror(c->b_err));
 			return;
 		}
