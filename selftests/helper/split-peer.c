@@ -20,10 +20,17 @@
  * The tickets are well formed, with an opaque ticket the client cannot
  * check, so OpenSSL (given them by ktlsh) makes a session of them.
  *
+ * With --wait-go the server sends nothing before the client's "go\n": the
+ * ktlsh client sends it once its keys are in the module. Without it, a
+ * server quick to send everything and close left the client's socket in
+ * CLOSE_WAIT before the client had attached the ULP, and attaching then
+ * fails with ENOTCONN (as with the in-tree kTLS). openssl s_client, the
+ * reference client, sends nothing: it is served without --wait-go.
+ *
  * Client: prints "data=<what arrived, escaped> updates=N session=BYTES"
  * or "error=<code>: <message>"; exit 0 if it read to close_notify.
  *
- * usage: split-peer --serve PORT --cert F --key F --case NAME
+ * usage: split-peer --serve PORT --cert F --key F --case NAME [--wait-go]
  *        split-peer --connect PORT --ca F
  */
 #include <arpa/inet.h>
@@ -143,11 +150,14 @@ static int listen_on(int port)
 	return l;
 }
 
-static int serve(int port, struct ktlsh_config *cfg, const char *name)
+static int serve(int port, struct ktlsh_config *cfg, const char *name, int wait_go)
 {
 	struct ktlsh_ctx *ctx;
 	struct ktlsh_conn *c;
 	struct ktlsh_err err;
+	char go[3];
+	size_t have = 0;
+	ssize_t n;
 	int l, fd;
 
 	cfg->role = KTLSH_SERVER;
@@ -161,6 +171,14 @@ static int serve(int port, struct ktlsh_config *cfg, const char *name)
 		fail("accept", strerror(errno));
 	if (ktlsh_accept(ctx, fd, &c, &err))
 		fail("handshake", err.msg);
+	while (wait_go && have < sizeof(go)) {
+		n = ktlsh_read(c, go + have, sizeof(go) - have, &err);
+		if (n <= 0)
+			fail("waiting for the client's go", n < 0 ? err.msg : "end of stream");
+		have += n;
+	}
+	if (wait_go && memcmp(go, "go\n", 3))
+		fail("waiting for the client's go", "it sent something else");
 	if (ktlsh_write(c, "BEFORE\n", 7, &err) != 7)
 		fail("sending", err.msg);
 	serve_case(c, name);
@@ -193,6 +211,9 @@ static int client(int port, struct ktlsh_config *cfg)
 		fail("connect", strerror(errno));
 	if (ktlsh_connect(ctx, fd, "localhost", &c, &err))
 		fail("handshake", err.msg);
+	/* The keys are in the module: the server may send (--wait-go). */
+	if (ktlsh_write(c, "go\n", 3, &err) != 3)
+		fail("sending go", err.msg);
 	for (;;) {
 		n = ktlsh_read(c, got + have, sizeof(got) - 1 - have, &err);
 		if (n <= 0)
@@ -219,11 +240,18 @@ int main(int argc, char **argv)
 {
 	struct ktlsh_config cfg = { 0 };
 	const char *name = NULL;
-	int i, port = 0, serving = -1;
+	int i, port = 0, serving = -1, wait_go = 0;
 
-	for (i = 1; i + 1 < argc; i += 2) {
-		const char *a = argv[i], *v = argv[i + 1];
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
 
+		if (!strcmp(a, "--wait-go")) {
+			wait_go = 1;
+			continue;
+		}
+		if (i + 1 == argc)
+			fail("usage", "see the comment at the top of split-peer.c");
+		v = argv[++i];
 		if (!strcmp(a, "--serve"))
 			port = atoi(v), serving = 1;
 		else if (!strcmp(a, "--connect"))
@@ -239,8 +267,8 @@ int main(int argc, char **argv)
 		else
 			fail("usage", "see the comment at the top of split-peer.c");
 	}
-	if (i != argc || serving < 0 || !port || (serving && !name))
-		fail("usage", "split-peer --serve PORT --cert F --key F --case NAME | "
+	if (serving < 0 || !port || (serving && !name))
+		fail("usage", "split-peer --serve PORT --cert F --key F --case NAME [--wait-go] | "
 		     "--connect PORT --ca F");
-	return serving ? serve(port, &cfg, name) : client(port, &cfg);
+	return serving ? serve(port, &cfg, name, wait_go) : client(port, &cfg);
 }

@@ -53,6 +53,11 @@ static int attach(struct ktlsh_conn *conn, struct ktlsh_err *err)
 			return ktlsh_err_set(err, KTLSH_E_KERNEL,
 					     "the kernel has no \"tls\" upper layer protocol: "
 					     "load the module (modprobe ktls_offload)");
+		/* kTLS attaches only to an established connection. */
+		if (errno == ENOTCONN)
+			return ktlsh_err_sys(err, KTLSH_E_KERNEL, errno,
+					     "attaching the \"tls\" ULP: the peer had already "
+					     "closed or reset the connection");
 		return ktlsh_err_sys(err, KTLSH_E_KERNEL, errno,
 				     "attaching the \"tls\" ULP to the socket");
 	}
