@@ -20,22 +20,19 @@
 		.cipher = c,						\
 	}
 
+/* The four ciphers of one version: variants tls12_aes_gcm_128 and so on. */
+#define TLS_VARIANTS_OF(fixture, v, version)				\
+	TLS_VARIANT_ADD(fixture, tls##v##_aes_gcm_128, version,		\
+			TLS_CIPHER_AES_GCM_128);			\
+	TLS_VARIANT_ADD(fixture, tls##v##_aes_gcm_256, version,		\
+			TLS_CIPHER_AES_GCM_256);			\
+	TLS_VARIANT_ADD(fixture, tls##v##_aes_ccm_128, version,		\
+			TLS_CIPHER_AES_CCM_128);			\
+	TLS_VARIANT_ADD(fixture, tls##v##_chacha20_poly1305, version,	\
+			TLS_CIPHER_CHACHA20_POLY1305)
+
 #define TLS_VARIANTS(fixture)						\
-	TLS_VARIANT_ADD(fixture, tls12_aes_gcm_128, TLS_1_2_VERSION,	\
-			TLS_CIPHER_AES_GCM_128);			\
-	TLS_VARIANT_ADD(fixture, tls12_aes_gcm_256, TLS_1_2_VERSION,	\
-			TLS_CIPHER_AES_GCM_256);			\
-	TLS_VARIANT_ADD(fixture, tls12_aes_ccm_128, TLS_1_2_VERSION,	\
-			TLS_CIPHER_AES_CCM_128);			\
-	TLS_VARIANT_ADD(fixture, tls12_chacha20_poly1305,		\
-			TLS_1_2_VERSION, TLS_CIPHER_CHACHA20_POLY1305);	\
-	TLS_VARIANT_ADD(fixture, tls13_aes_gcm_128, TLS_1_3_VERSION,	\
-			TLS_CIPHER_AES_GCM_128);			\
-	TLS_VARIANT_ADD(fixture, tls13_aes_gcm_256, TLS_1_3_VERSION,	\
-			TLS_CIPHER_AES_GCM_256);			\
-	TLS_VARIANT_ADD(fixture, tls13_aes_ccm_128, TLS_1_3_VERSION,	\
-			TLS_CIPHER_AES_CCM_128);			\
-	TLS_VARIANT_ADD(fixture, tls13_chacha20_poly1305,		\
-			TLS_1_3_VERSION, TLS_CIPHER_CHACHA20_POLY1305)
+	TLS_VARIANTS_OF(fixture, 12, TLS_1_2_VERSION);			\
+	TLS_VARIANTS_OF(fixture, 13, TLS_1_3_VERSION)
 
 #endif
