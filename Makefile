@@ -69,9 +69,10 @@ USER_BIN := $(BUILD)/userspace
 # libktlsh, the handshake helper library (OpenSSL): a shared library with a
 # soname, and the static archive of the same (position-independent)
 # objects. Only the ktlsh_* functions of ktlsh.h are exported (ktlsh.map).
-KTLSH_VERSION := 1.0.0
+KTLSH_VERSION := 1.1.0
 KTLSH_SONAME := libktlsh.so.1
-KTLSH_HDRS := userspace/include/ktlsh.h userspace/lib/internal.h
+KTLSH_HDRS := userspace/include/ktlsh.h userspace/lib/internal.h userspace/lib/hsd_proto.h \
+	userspace/lib/hsd_daemon.h
 KTLSH_OBJS := $(patsubst userspace/lib/%.c,$(USER_BIN)/lib/%.o,$(wildcard userspace/lib/*.c))
 KTLSH_LIB := $(USER_BIN)/libktlsh.a
 KTLSH_SO := $(USER_BIN)/libktlsh.so.$(KTLSH_VERSION)
@@ -119,6 +120,18 @@ $(KTLSH_TOOLS_STATIC): $(USER_BIN)/static/%: userspace/tools/%.c $(TOOL_COMMON) 
 	@mkdir -p $(USER_BIN)/static
 	$(CC) $(TOOL_CFLAGS) -static -o $@ $< $(TOOL_COMMON) $(KTLSH_LIB) $(OSSL_LIBS)
 
+# ktls-handshaked: on the library's archive, for the daemon's half of it
+# (hsd_daemon.h, not exported by the shared library), with Debian's shared
+# OpenSSL; a static copy for the VM.
+HSD_SRC := userspace/tools/ktls-handshaked.c
+HSD_DEPS := $(HSD_SRC) $(TOOL_COMMON) $(TOOL_HDRS) $(KTLSH_LIB) $(KTLSH_HDRS)
+$(USER_BIN)/ktls-handshaked: $(HSD_DEPS)
+	$(CC) $(TOOL_CFLAGS) -Iuserspace/lib -o $@ $< $(TOOL_COMMON) $(KTLSH_LIB) $(OSSL_LIBS)
+$(USER_BIN)/static/ktls-handshaked: $(HSD_DEPS)
+	@mkdir -p $(USER_BIN)/static
+	$(CC) $(TOOL_CFLAGS) -Iuserspace/lib -static -o $@ $< $(TOOL_COMMON) $(KTLSH_LIB) \
+		$(OSSL_LIBS)
+
 # The helper's test programs (selftests/helper/*.c), on the library (some
 # on its internals, to act as a peer that misbehaves), static for the VM.
 HELPER_TESTS := $(patsubst selftests/helper/%.c,$(USER_BIN)/%,$(wildcard selftests/helper/*.c))
@@ -159,7 +172,7 @@ $(USER_BIN)/https-load: userspace/bench/https-load.c
 	$(CC) $(USER_CFLAGS) -static -o $@ $< -lssl -lcrypto -lpthread -ldl
 
 userspace: $(KTLSH_LIB) $(KTLSH_SO) $(KTLSH_TOOLS_DYN) $(KTLSH_TOOLS_STATIC) \
-	$(USER_BIN)/ktls-bench $(USER_BIN)/ktls-demo $(HELPER_TESTS) $(USER_BIN)/https-load
+	$(USER_BIN)/ktls-handshaked $(USER_BIN)/static/ktls-handshaked $(USER_BIN)/ktls-bench $(USER_BIN)/ktls-demo $(HELPER_TESTS) $(USER_BIN)/https-load
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the library (shared and
 # static), its header and pkg-config file, the tools and their man pages.
@@ -171,7 +184,8 @@ INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
-install: $(KTLSH_LIB) $(KTLSH_SO) $(KTLSH_TOOLS_INST) $(USER_BIN)/ktlsh.pc
+install: $(KTLSH_LIB) $(KTLSH_SO) $(KTLSH_TOOLS_INST) $(USER_BIN)/ktlsh.pc \
+		$(USER_BIN)/ktls-handshaked
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
 		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8
@@ -183,17 +197,20 @@ install: $(KTLSH_LIB) $(KTLSH_SO) $(KTLSH_TOOLS_INST) $(USER_BIN)/ktlsh.pc
 	install -m 644 $(USER_BIN)/ktlsh.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	install -m 755 $(USER_BIN)/install/ktls-get $(DESTDIR)$(BINDIR)/
 	install -m 755 $(USER_BIN)/install/ktls-serve $(DESTDIR)$(SBINDIR)/
+	install -m 755 $(USER_BIN)/ktls-handshaked $(DESTDIR)$(SBINDIR)/
 	install -m 644 userspace/man/ktls-get.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 userspace/man/ktlsh.3 $(DESTDIR)$(MANDIR)/man3/
 	install -m 644 userspace/man/ktls-serve.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 userspace/man/ktls-handshaked.8 $(DESTDIR)$(MANDIR)/man8/
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libktlsh.a $(DESTDIR)$(LIBDIR)/libktlsh.so* \
 		$(DESTDIR)$(INCLUDEDIR)/ktlsh.h $(DESTDIR)$(PKGCONFIGDIR)/ktlsh.pc \
 		$(DESTDIR)$(BINDIR)/ktls-get $(DESTDIR)$(SBINDIR)/ktls-serve \
+		$(DESTDIR)$(SBINDIR)/ktls-handshaked \
 		$(DESTDIR)$(MANDIR)/man1/ktls-get.1 $(DESTDIR)$(MANDIR)/man3/ktlsh.3 \
-		$(DESTDIR)$(MANDIR)/man8/ktls-serve.8
+		$(DESTDIR)$(MANDIR)/man8/ktls-serve.8 $(DESTDIR)$(MANDIR)/man8/ktls-handshaked.8
 
 # kselftest headers, taken from the installed linux-source tarball.
 $(KSFT_DIR)/kselftest_harness.h:

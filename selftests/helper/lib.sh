@@ -99,6 +99,46 @@ s_server() {
 
 stop() { kill "$spid" 2> /dev/null; wait "$spid" 2> /dev/null; }
 
+# ktls-handshaked: users ktlsuser (4242, the servers) and hsduser (4243,
+# the daemon, alone with the key: hsd.key, mode 0400) and hsdother (4244,
+# not on the allow-list); hsd_start LOG [ARGS...] starts it on $hsd_sock
+# ($hpid), serving ktlsuser and root.
+hsd_sock=/run/ktls-hsd/sock
+hsd_users() {
+	grep -q '^ktlsuser:' /etc/passwd 2> /dev/null ||
+		{ echo 'ktlsuser:x:4242:4242::/:/bin/false' >> /etc/passwd; echo 'ktlsuser:x:4242:' >> /etc/group; }
+	grep -q '^hsduser:' /etc/passwd ||
+		{ echo 'hsduser:x:4243:4243::/:/bin/false' >> /etc/passwd; echo 'hsduser:x:4243:' >> /etc/group; }
+	grep -q '^hsdother:' /etc/passwd ||
+		{ echo 'hsdother:x:4244:4244::/:/bin/false' >> /etc/passwd; echo 'hsdother:x:4244:' >> /etc/group; }
+	cp server.key hsd.key
+	chown 4243:4243 hsd.key
+	chmod 0400 hsd.key
+	mkdir -p /run/ktls-hsd
+	chmod 0755 /run /run/ktls-hsd
+}
+hsd_start() {
+	local log=$1
+	shift
+	: > "$log"
+	./ktls-handshaked --socket "$hsd_sock" --cert server.pem --key hsd.key --user hsduser \
+		--allow-uid ktlsuser,0 "$@" 2> "$log" &
+	hpid=$!
+	wait_for "$log" "serving"
+}
+hsd_stop() { kill "$hpid" 2> /dev/null; wait "$hpid" 2> /dev/null; }
+# as USER CMD...: run CMD as USER (busybox su, from root)
+as() { local u=$1; shift; su -s /bin/sh "$u" -c "$*"; }
+# runs_as PID UID: every process of PID and its children runs as UID
+runs_as() {
+	local p
+	for p in "$1" $(cat /proc/[0-9]*/stat 2> /dev/null | awk -v p="$1" '$4 == p { print $1 }'); do
+		awk '/^Uid:/ { print $2, $3 }' "/proc/$p/status"
+	done | grep -qv "^$2 $2\$" && return 1
+	return 0
+}
+fd_count() { ls "/proc/$1/fd" | wc -l; }
+
 # The server's connections: sockets on its port that a process holds
 # (inode not 0), not listening.
 open_conns() {

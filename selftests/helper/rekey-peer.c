@@ -16,11 +16,18 @@
  * one in the middle). --userspace: the records stay in OpenSSL (the reader
  * and the writer thread then share one SSL, serialized by ktlsh).
  *
+ * --handshaked PATH: the handshake is ktls-handshaked's (ktlsh_hsd_accept,
+ * no --cert/--key here); then getsockopt(TLS_TX) and (TLS_RX) of the full
+ * struct must be refused with EACCES (the keys are write-only), while the
+ * 4-byte header still names TLS 1.3 and the cipher, and every KeyUpdate
+ * goes through the daemon.
+ *
  * usage: rekey-peer --port N --cert F --key F --send FILE --out FILE
  *                   [--chunks N] [--pause MS] [--ciphersuites L]
  *                   [--sendfile 1] [--userspace 1]
  */
 #include <arpa/inet.h>
+#include <linux/tls.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -72,17 +79,48 @@ static void __attribute__((noreturn)) fail(const char *what, const char *why)
 	exit(1);
 }
 
+/* The keys ktls-handshaked installed cannot be read back; their header can. */
+static void write_only(int fd)
+{
+	static const int opts[2] = { TLS_TX, TLS_RX };
+	unsigned char full[sizeof(struct tls12_crypto_info_aes_gcm_256)];
+	struct tls_crypto_info head;
+	socklen_t len;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		memset(full, 0, sizeof(full));
+		len = sizeof(full);
+		if (!getsockopt(fd, SOL_TLS, opts[i], full, &len) || errno != EACCES) {
+			fprintf(stderr, "rekey-peer: getsockopt(%s) gave %u bytes of key material "
+				"(%s), not EACCES\n", i ? "TLS_RX" : "TLS_TX", (unsigned int)len,
+				strerror(errno));
+			exit(1);
+		}
+		len = sizeof(head);
+		if (getsockopt(fd, SOL_TLS, opts[i], &head, &len) ||
+		    head.version != TLS_1_3_VERSION) {
+			fprintf(stderr, "rekey-peer: getsockopt(%s) of the header: %s\n",
+				i ? "TLS_RX" : "TLS_TX", strerror(errno));
+			exit(1);
+		}
+	}
+	fprintf(stderr, "rekey-peer: keys write-only: TLS_TX and TLS_RX refused with EACCES, "
+		"header cipher %u\n", head.cipher_type);
+}
+
 int main(int argc, char **argv)
 {
 	struct ktlsh_config cfg = { .role = KTLSH_SERVER, .min_version = 0x0304,
 				    .max_version = 0x0304 };
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
-	const char *send_path = NULL, *out_path = NULL;
+	const char *send_path = NULL, *out_path = NULL, *hsd_path = NULL;
+	struct ktlsh_hsd *hsd = NULL;
 	long chunks = 16, pause_ms = 0, i;
 	int use_sendfile = 0, file_fd = -1;
 	struct reader rd = { 0 };
 	unsigned long urx, utx;
-	struct ktlsh_ctx *ctx;
+	struct ktlsh_ctx *ctx = NULL;
 	struct ktlsh_err err;
 	size_t size, off, piece;
 	struct stat st;
@@ -113,6 +151,8 @@ int main(int argc, char **argv)
 			use_sendfile = atoi(v);
 		else if (!strcmp(a, "--userspace"))
 			cfg.userspace = atoi(v);
+		else if (!strcmp(a, "--handshaked"))
+			hsd_path = v;
 		else
 			fail("usage", "unknown option (see the comment at the top of rekey-peer.c)");
 	}
@@ -136,7 +176,7 @@ int main(int argc, char **argv)
 		fail(out_path, strerror(errno));
 
 	signal(SIGPIPE, SIG_IGN);
-	if (ktlsh_ctx_new(&cfg, &ctx, &err))
+	if (hsd_path ? ktlsh_hsd_open(hsd_path, &hsd, &err) : ktlsh_ctx_new(&cfg, &ctx, &err))
 		fail("context", err.msg);
 	l = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -147,8 +187,11 @@ int main(int argc, char **argv)
 	if (fd < 0)
 		fail("accept", strerror(errno));
 	close(l);
-	if (ktlsh_accept(ctx, fd, &rd.conn, &err))
+	if (hsd ? ktlsh_hsd_accept(hsd, fd, NULL, &rd.conn, &err) :
+		  ktlsh_accept(ctx, fd, &rd.conn, &err))
 		fail("handshake", err.msg);
+	if (hsd)
+		write_only(ktlsh_conn_fd(rd.conn));
 	if (!ktlsh_conn_offloaded(rd.conn) && !cfg.userspace)
 		fail("handshake", "the records are not in the module");
 	fprintf(stderr, "rekey-peer: %s %s, records %s\n", ktlsh_conn_version(rd.conn),
@@ -201,7 +244,10 @@ int main(int argc, char **argv)
 	if (ktlsh_close(rd.conn, &err))
 		fprintf(stderr, "rekey-peer: closing: %s\n", err.msg);
 	close(rd.out);
-	ktlsh_ctx_free(ctx);
+	if (hsd)
+		ktlsh_hsd_close(hsd);
+	else
+		ktlsh_ctx_free(ctx);
 	free(data);
 	return rc;
 }

@@ -39,7 +39,7 @@
 #include <sys/types.h>
 
 #define KTLSH_VERSION_MAJOR 1
-#define KTLSH_VERSION_MINOR 0
+#define KTLSH_VERSION_MINOR 1
 
 enum ktlsh_code {
 	KTLSH_OK = 0,
@@ -241,5 +241,56 @@ int ktlsh_close(struct ktlsh_conn *conn, struct ktlsh_err *err);
 void ktlsh_abort(struct ktlsh_conn *conn);
 
 const char *ktlsh_code_name(int code);
+
+/* The connection's socket (it changes in ktlsh_hsd_result: the daemon's copy comes back). */
+int ktlsh_conn_fd(const struct ktlsh_conn *conn);
+/* The peer's certificate in one line ("subject /CN=..., issuer /CN=..."), or "" if none. */
+const char *ktlsh_conn_peer(const struct ktlsh_conn *conn);
+/*
+ * Since 1.1. Nonzero: every socket of ctx gets TLS_KTO_KEYS_WRITE_ONLY
+ * before its keys (<ktls_offload.h>), so that getsockopt(TLS_TX/TLS_RX)
+ * gives back no key material; KTLSH_E_KERNEL where the kernel's kTLS is
+ * not ktls-offload's (it has no such option).
+ */
+int ktlsh_ctx_set_keys_write_only(struct ktlsh_ctx *ctx, int on);
+
+/*
+ * ktls-handshaked (since 1.1; Documentation/handshaked.rst): the handshake
+ * in a daemon that alone can read the private key; the server gets the
+ * socket back with the keys in the module (write-only) and a connection
+ * that holds no secret. TLS 1.3 KeyUpdates, either way, go to the daemon
+ * for the next key, in one round trip on its UNIX socket inside
+ * ktlsh_read / ktlsh_write / ktlsh_key_update (at most 10 s).
+ *
+ * ktlsh_hsd_open connects to the daemon's socket at path. Event-loop use:
+ * ktlsh_hsd_submit hands over an accepted TCP socket fd (which it closes
+ * on success: the daemon has it now; on failure fd stays the caller's),
+ * with the server name whose certificate to use (NULL: the daemon's
+ * first) and a cookie. When ktlsh_hsd_fd is readable, ktlsh_hsd_result
+ * gives one finished handshake: 0 and *connp (its socket is
+ * ktlsh_conn_fd, a new descriptor), or a negative code naming what failed
+ * (the daemon closed that socket), with that submit's cookie either way;
+ * KTLSH_WANT_READ when none is ready. Every successful submit gets exactly
+ * one result. If the daemon goes away, each handshake in flight fails
+ * with KTLSH_E_CLOSED and its cookie, then KTLSH_E_CLOSED comes with
+ * *cookiep NULL: call ktlsh_hsd_reconnect (after which ktlsh_hsd_fd is a
+ * new descriptor). Connections made before keep working, but a KeyUpdate
+ * on one then fails: the new daemon does not have its secrets.
+ * ktlsh_hsd_accept is submit and wait, for a blocking server with one
+ * thread. Threads: any call from any thread; ktlsh_hsd_close when no
+ * other call runs (connections made through h may outlive it).
+ */
+struct ktlsh_hsd;
+int ktlsh_hsd_open(const char *path, struct ktlsh_hsd **hp, struct ktlsh_err *err);
+int ktlsh_hsd_fd(const struct ktlsh_hsd *h);
+size_t ktlsh_hsd_pending(const struct ktlsh_hsd *h);
+int ktlsh_hsd_submit(struct ktlsh_hsd *h, int fd, const char *name, void *cookie,
+		     struct ktlsh_err *err);
+int ktlsh_hsd_result(struct ktlsh_hsd *h, struct ktlsh_conn **connp, void **cookiep,
+		     struct ktlsh_err *err);
+int ktlsh_hsd_accept(struct ktlsh_hsd *h, int fd, const char *name, struct ktlsh_conn **connp,
+		     struct ktlsh_err *err);
+int ktlsh_hsd_reconnect(struct ktlsh_hsd *h, struct ktlsh_err *err);
+void ktlsh_hsd_close(struct ktlsh_hsd *h);
 
 #endif

@@ -241,6 +241,12 @@ int ktlsh_ctx_new(const struct ktlsh_config *cfg, struct ktlsh_ctx **ctxp, struc
 	return 0;
 }
 
+int ktlsh_ctx_set_keys_write_only(struct ktlsh_ctx *ctx, int on)
+{
+	ctx->keys_write_only = on != 0;
+	return 0;
+}
+
 void ktlsh_ctx_free(struct ktlsh_ctx *ctx)
 {
 	if (!ctx)

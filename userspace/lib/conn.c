@@ -73,6 +73,8 @@ void ktlsh_conn_free(struct ktlsh_conn *conn)
 {
 	if (!conn)
 		return;
+	if (conn->hsd)
+		ktlsh_hsd_forget(conn);
 	SSL_free(conn->ssl);
 	OPENSSL_cleanse(conn->secret, sizeof(conn->secret));
 	OPENSSL_cleanse(conn->feed_secret, sizeof(conn->feed_secret));
@@ -128,6 +130,16 @@ const char *ktlsh_conn_cipher(const struct ktlsh_conn *conn)
 const char *ktlsh_conn_note(const struct ktlsh_conn *conn)
 {
 	return conn->note;
+}
+
+const char *ktlsh_conn_peer(const struct ktlsh_conn *conn)
+{
+	return conn->peer;
+}
+
+int ktlsh_conn_fd(const struct ktlsh_conn *conn)
+{
+	return conn->fd;
 }
 
 int ktlsh_conn_max_fragment(const struct ktlsh_conn *conn)

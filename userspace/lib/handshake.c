@@ -181,6 +181,19 @@ static int drain_pending(struct ktlsh_conn *conn, struct ktlsh_err *err)
 	return 0;
 }
 
+/* The peer's certificate in one line, for ktlsh_conn_peer (OpenSSL escapes odd bytes). */
+static void peer_summary(struct ktlsh_conn *conn)
+{
+	X509 *x = SSL_get0_peer_certificate(conn->ssl);
+	char subject[128], issuer[112];
+
+	if (!x)
+		return;
+	X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+	X509_NAME_oneline(X509_get_issuer_name(x), issuer, sizeof(issuer));
+	snprintf(conn->peer, sizeof(conn->peer), "subject %s, issuer %s", subject, issuer);
+}
+
 /* The handshake is done in OpenSSL: what it agreed, and whether to switch. */
 static int agreed(struct ktlsh_conn *conn, struct ktlsh_err *err)
 {
@@ -200,6 +213,7 @@ static int agreed(struct ktlsh_conn *conn, struct ktlsh_err *err)
 	rc = ktlsh_verify_done(conn, err);
 	if (rc)
 		return rc;
+	peer_summary(conn);
 	if (conn->ctx->cfg.userspace)
 		return 0;
 	why = ktlsh_keys_unsupported(cipher, conn->tls_version);

@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 
 #include "internal.h"
+#include "ktls_offload.h"
 
 int ktlsh_install_dir(struct ktlsh_conn *conn, int dir, struct ktlsh_err *err)
 {
@@ -47,6 +48,7 @@ int ktlsh_install_dir(struct ktlsh_conn *conn, int dir, struct ktlsh_err *err)
 static int attach(struct ktlsh_conn *conn, struct ktlsh_err *err)
 {
 	uint16_t limit = conn->max_fragment;
+	int one = 1;
 
 	if (setsockopt(conn->fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"))) {
 		if (errno == ENOENT)
@@ -61,6 +63,12 @@ static int attach(struct ktlsh_conn *conn, struct ktlsh_err *err)
 		return ktlsh_err_sys(err, KTLSH_E_KERNEL, errno,
 				     "attaching the \"tls\" ULP to the socket");
 	}
+	if (conn->ctx->keys_write_only &&
+	    setsockopt(conn->fd, SOL_TLS, TLS_KTO_KEYS_WRITE_ONLY, &one, sizeof(one)))
+		return ktlsh_err_sys(err, KTLSH_E_KERNEL, errno,
+				     "making the keys write-only (TLS_KTO_KEYS_WRITE_ONLY)%s",
+				     errno == ENOPROTOOPT ? ": the kernel's kTLS has no such "
+				     "option, only the ktls-offload module has" : "");
 	if (limit && setsockopt(conn->fd, SOL_TLS, TLS_TX_MAX_PAYLOAD_LEN, &limit, sizeof(limit)))
 		return ktlsh_err_sys(err, KTLSH_E_KERNEL, errno,
 				     "setting TLS_TX_MAX_PAYLOAD_LEN to the negotiated "

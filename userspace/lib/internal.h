@@ -38,6 +38,7 @@ enum { KTLSH_READ = 0, KTLSH_WRITE = 1 };
 struct ktlsh_ctx {
 	SSL_CTX *ssl_ctx;
 	struct ktlsh_config cfg;
+	int keys_write_only;		/* TLS_KTO_KEYS_WRITE_ONLY before the keys */
 };
 
 struct ktlsh_verify_fail {
@@ -99,6 +100,15 @@ struct ktlsh_conn {
 	char host[256];			/* the name the peer's certificate must carry */
 	char version[16];
 	char cipher_name[64];
+	char peer[256];			/* the peer's certificate, in short, or "" */
+	/*
+	 * Made by ktlsh_hsd_result: the daemon holds the secrets (hsd.c).
+	 * hsd_id names the connection there, for UPDATE and FORGET, valid
+	 * while the daemon connection is the same (hsd_gen).
+	 */
+	struct ktlsh_hsd *hsd;
+	uint64_t hsd_id;
+	unsigned int hsd_gen;
 	/* Plaintext waiting for the caller: data OpenSSL read before the switch, or
 	 * the rest of a record read from the module. */
 	unsigned char *rbuf;
@@ -174,6 +184,10 @@ void ktlsh_session_ticket(struct ktlsh_conn *conn, const unsigned char *msg, siz
 
 /* handshake.c */
 void ktlsh_handshake_setup(SSL_CTX *c);
+
+/* hsd.c */
+int ktlsh_hsd_update(struct ktlsh_conn *conn, int dir, struct ktlsh_err *err);
+void ktlsh_hsd_forget(struct ktlsh_conn *conn);
 
 /* conn.c */
 void ktlsh_conn_free(struct ktlsh_conn *conn);

@@ -31,6 +31,22 @@
 
 #define KEY_UPDATE_LEN 5	/* type 24, length 1, request_update */
 
+/*
+ * Direction dir's next key on the socket: derived here, or, for a
+ * connection whose handshake ktls-handshaked did, by the daemon (hsd.c).
+ */
+static int next_key(struct ktlsh_conn *conn, int dir, struct ktlsh_err *err)
+{
+	int rc;
+
+	if (conn->hsd)
+		return ktlsh_hsd_update(conn, dir, err);
+	rc = ktlsh_keys_next_secret(conn, dir, err);
+	if (!rc)
+		rc = ktlsh_install_dir(conn, dir, err);
+	return rc;
+}
+
 void ktlsh_update_tx_lock(struct ktlsh_conn *conn)
 {
 	pthread_mutex_lock(&conn->tx_lock);
@@ -46,9 +62,7 @@ static int send_update(struct ktlsh_conn *conn, int request_peer, struct ktlsh_e
 	if (rc)
 		return rc;
 	/* The peer now reads with our next key: a failure here ends the connection. */
-	rc = ktlsh_keys_next_secret(conn, KTLSH_WRITE, err);
-	if (!rc)
-		rc = ktlsh_install_dir(conn, KTLSH_WRITE, err);
+	rc = next_key(conn, KTLSH_WRITE, err);
 	if (!rc)
 		conn->updates[KTLSH_WRITE]++;
 	return rc;
@@ -103,9 +117,7 @@ int ktlsh_update_received(struct ktlsh_conn *conn, unsigned char request_update,
 	static const char pre[] = "KeyUpdate from the peer: ";
 	int rc;
 
-	rc = ktlsh_keys_next_secret(conn, KTLSH_READ, err);
-	if (!rc)
-		rc = ktlsh_install_dir(conn, KTLSH_READ, err);
+	rc = next_key(conn, KTLSH_READ, err);
 	if (rc)
 		return ktlsh_err_prefix(err, rc, pre);
 	conn->updates[KTLSH_READ]++;

@@ -35,7 +35,17 @@
  * symbolic link leads out of the served directory, and nothing but a
  * regular file is ever opened (a FIFO or a device is a 404, at once).
  *
+ * With --handshaked PATH the handshakes are done by ktls-handshaked
+ * (Documentation/handshaked.rst): each worker keeps one connection to it,
+ * hands it every new socket (ktlsh_hsd_submit) and takes them back, keys
+ * installed write-only, from the same epoll loop; this server then never
+ * reads the key file and holds no key. If the daemon goes away, the
+ * handshakes in flight fail, new clients are closed until a reconnect (one
+ * try per sweep) succeeds, and connections already made go on (a
+ * KeyUpdate on them fails: the new daemon does not have their secrets).
+ *
  * usage: ktls-serve --cert FILE --key FILE [options] DIR   (see --help)
+ *        ktls-serve --handshaked PATH [options] DIR
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -86,6 +96,7 @@ static struct settings {
 	long handshake_s, request_s, keepalive_s, keepalive_requests, min_rate;
 	int verbose, root;
 	struct ktlsh_ctx *ctx;
+	const char *handshaked;		/* the daemon's socket, or NULL */
 } S = {
 	.max_conns = 1024, .handshake_s = 10, .request_s = 30, .keepalive_s = 15,
 	.keepalive_requests = 1000, .min_rate = 65536,
@@ -125,6 +136,7 @@ static long long now_ms(void)
 
 enum state {
 	C_HANDSHAKE,		/* ktlsh_handshake until it is done */
+	C_DAEMON,		/* the socket is with ktls-handshaked (c->fd is -1) */
 	C_HEAD,			/* reading a request head */
 	C_SEND,			/* the answer: head, then the file */
 	C_SHUTDOWN,		/* close_notify */
@@ -163,7 +175,12 @@ static struct loop {
 	long nconns;
 	char date[HTTP_DATE_LEN];	/* Date: for the current second */
 	time_t date_at;
+	struct ktlsh_hsd *hsd;		/* --handshaked */
+	int hsd_up;			/* its socket is in the epoll set */
+	long long hsd_retry_logged;
 } L;
+
+static char hsd_mark;	/* epoll data of the daemon's socket */
 
 static const char *date_now(void)
 {
@@ -223,7 +240,7 @@ static void conn_free(struct conn *c, int graceful)
 		ktlsh_close(c->tls, &err);	/* best effort: the socket may be full */
 	else if (c->tls)
 		ktlsh_abort(c->tls);
-	else
+	else if (c->fd >= 0)
 		close(c->fd);
 	L.conns[c->slot] = NULL;
 	L.nconns--;
@@ -584,11 +601,41 @@ static int first_bytes(struct conn *c)
 			logmsg("%s: closed before the handshake", c->peer);
 		return -1;
 	}
+	if (S.handshaked) {
+		/* The daemon has it from now on: out of our epoll set first. */
+		epoll_ctl(L.ep, EPOLL_CTL_DEL, c->fd, NULL);
+		if (!L.hsd || !L.hsd_up) {
+			logmsg("%s: no connection to ktls-handshaked, closing", c->peer);
+			return -1;
+		}
+		if (ktlsh_hsd_submit(L.hsd, c->fd, NULL, c, &err)) {
+			logmsg("%s: %s", c->peer, err.msg);
+			return -1;
+		}
+		c->fd = -1;
+		c->events = 0;
+		c->st = C_DAEMON;
+		return 0;
+	}
 	if (ktlsh_conn_new(S.ctx, c->fd, NULL, &c->tls, &err)) {
 		logmsg("%s: %s", c->peer, err.msg);
 		return -1;
 	}
 	return 1;
+}
+
+static void handshake_done(struct conn *c)
+{
+	if (S.verbose || *ktlsh_conn_note(c->tls))
+		logmsg("%s: %s %s, records %s%s%s", c->peer, ktlsh_conn_version(c->tls),
+		       ktlsh_conn_cipher(c->tls),
+		       ktlsh_conn_offloaded(c->tls) ? "through the kernel module" :
+		       *ktlsh_conn_note(c->tls) ? ktlsh_conn_note(c->tls) :
+		       "in userspace OpenSSL",
+		       ktlsh_conn_resumed(c->tls) ? ", session resumed" : "",
+		       S.handshaked ? ", handshake by ktls-handshaked" : "");
+	c->st = C_HEAD;
+	c->deadline = now_ms() + S.request_s * 1000LL;
 }
 
 /* Take the connection as far as the socket lets it go. */
@@ -620,16 +667,10 @@ static void drive(struct conn *c)
 				conn_free(c, 0);
 				return;
 			}
-			if (S.verbose || *ktlsh_conn_note(c->tls))
-				logmsg("%s: %s %s, records %s%s", c->peer, ktlsh_conn_version(c->tls),
-				       ktlsh_conn_cipher(c->tls),
-				       ktlsh_conn_offloaded(c->tls) ? "through the kernel module" :
-				       *ktlsh_conn_note(c->tls) ? ktlsh_conn_note(c->tls) :
-				       "in userspace OpenSSL",
-				       ktlsh_conn_resumed(c->tls) ? ", session resumed" : "");
-			c->st = C_HEAD;
-			c->deadline = now_ms() + S.request_s * 1000LL;
+			handshake_done(c);
 			continue;
+		case C_DAEMON:
+			return;
 		case C_HEAD:
 			rc = read_head(c, &hl);
 			if (rc == R_NEED) {
@@ -709,6 +750,10 @@ static void expire(struct conn *c)
 	case C_HANDSHAKE:
 		logmsg("%s: no TLS handshake within %ld s, closing", c->peer, S.handshake_s);
 		conn_free(c, 0);
+		return;
+	case C_DAEMON:
+		/* Its socket is the daemon's, which times the handshake out: wait for it. */
+		c->deadline = now_ms() + S.handshake_s * 1000LL;
 		return;
 	case C_HEAD:
 		if (c->have) {
@@ -829,6 +874,74 @@ static void accept_some(void)
 		listen_on(0);
 }
 
+/* The daemon's socket in (or out of) the epoll set: its handshakes come back there. */
+static void hsd_watch(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &hsd_mark };
+	struct ktlsh_err err;
+
+	if (L.hsd_up)
+		return;
+	if (!L.hsd ? ktlsh_hsd_open(S.handshaked, &L.hsd, &err) :
+		     ktlsh_hsd_reconnect(L.hsd, &err)) {
+		if (now_ms() - L.hsd_retry_logged > 10000) {
+			L.hsd_retry_logged = now_ms();
+			logmsg("%s", err.msg);
+		}
+		return;
+	}
+	if (epoll_ctl(L.ep, EPOLL_CTL_ADD, ktlsh_hsd_fd(L.hsd), &ev)) {
+		logmsg("epoll on the handshake daemon's socket: %s", strerror(errno));
+		return;
+	}
+	L.hsd_up = 1;
+	if (L.hsd_retry_logged)
+		logmsg("connected to ktls-handshaked at %s", S.handshaked);
+	L.hsd_retry_logged = 0;
+}
+
+/* Handshakes back from the daemon: the connections go on here. */
+static void hsd_results(void)
+{
+	struct ktlsh_conn *tls;
+	struct epoll_event ev;
+	struct ktlsh_err err;
+	struct conn *c;
+	void *cookie;
+	int rc;
+
+	for (;;) {
+		rc = ktlsh_hsd_result(L.hsd, &tls, &cookie, &err);
+		if (rc == KTLSH_WANT_READ)
+			return;
+		c = cookie;
+		if (!c) {
+			/* Lost (its socket is closed, so out of the set): retried each sweep. */
+			logmsg("%s", err.msg);
+			L.hsd_up = 0;
+			L.hsd_retry_logged = now_ms();
+			return;
+		}
+		if (rc) {
+			logmsg("%s: %s", c->peer, err.msg);
+			conn_free(c, 0);
+			continue;
+		}
+		c->tls = tls;
+		c->fd = ktlsh_conn_fd(tls);
+		ev.events = EPOLLIN;
+		ev.data.ptr = c;
+		if (epoll_ctl(L.ep, EPOLL_CTL_ADD, c->fd, &ev)) {
+			logmsg("%s: epoll: %s", c->peer, strerror(errno));
+			conn_free(c, 0);
+			continue;
+		}
+		c->events = EPOLLIN;
+		handshake_done(c);
+		drive(c);
+	}
+}
+
 static void on_term(int sig)
 {
 	(void)sig;
@@ -857,6 +970,8 @@ static void __attribute__((noreturn)) worker(int listen_fd)
 		logmsg("worker: %s", strerror(errno));
 		_exit(1);
 	}
+	if (S.handshaked)
+		hsd_watch();
 	listen_on(1);
 	while (!stopping) {
 		now = now_ms();
@@ -868,12 +983,16 @@ static void __attribute__((noreturn)) worker(int listen_fd)
 		for (i = 0; i < n; i++) {
 			if (!evs[i].data.ptr)
 				accept_some();
+			else if (evs[i].data.ptr == &hsd_mark)
+				hsd_results();
 			else
 				on_event(evs[i].data.ptr, evs[i].events);
 		}
 		now = now_ms();
 		if (now >= next_sweep) {
 			next_sweep = now + SWEEP_MS;
+			if (S.handshaked)
+				hsd_watch();
 			listen_on(my_turn());
 			for (i = 0; i < S.max_conns; i++)
 				if (L.conns[i] && now >= L.conns[i]->deadline)
@@ -1096,6 +1215,9 @@ int main(int argc, char **argv)
 		  "the handshake, request and keep-alive timeouts at once" },
 		{ "--user", "NAME", OPT_STR, &user, 0, 0, NULL,
 		  "run as this user once the port is bound and the key read" },
+		{ "--handshaked", "PATH", OPT_STR, &S.handshaked, 0, 0, NULL,
+		  "hand the handshakes to ktls-handshaked at this socket: no\n"
+		  "--cert or --key here, the daemon holds them" },
 		TOOL_TLS_OPTS(&cfg),
 		{ "--client-ca", "FILE", OPT_STR, &client_ca, 0, 0, NULL,
 		  "ask for client certificates and check them against FILE" },
@@ -1110,7 +1232,12 @@ int main(int argc, char **argv)
 
 	if (!tool_parse(&tool, argc, argv, pos, 1))
 		tool_usage_error("no directory to serve");
-	if (!cfg.cert_file || !cfg.key_file)
+	if (S.handshaked && (cfg.cert_file || cfg.key_file || client_ca || cfg.userspace ||
+			     cfg.cipher_list || cfg.ciphersuites || cfg.min_version ||
+			     cfg.unsupported))
+		tool_usage_error("--handshaked: the certificate, key and TLS options are "
+				 "ktls-handshaked's, not given here");
+	if (!S.handshaked && (!cfg.cert_file || !cfg.key_file))
 		tool_usage_error("--cert and --key are required");
 	if (client_ca) {
 		cfg.ca_file = client_ca;
@@ -1125,8 +1252,16 @@ int main(int argc, char **argv)
 		S.max_conns = max_conns;
 	signal(SIGPIPE, SIG_IGN);
 
-	if (ktlsh_ctx_new(&cfg, &S.ctx, &err))
+	if (S.handshaked) {
+		struct ktlsh_hsd *probe;
+
+		/* Fail at the start, not at the first client, if it is not there. */
+		if (ktlsh_hsd_open(S.handshaked, &probe, &err))
+			tool_die(1, "%s", err.msg);
+		ktlsh_hsd_close(probe);
+	} else if (ktlsh_ctx_new(&cfg, &S.ctx, &err)) {
 		tool_die(1, "%s", err.msg);
+	}
 	S.root = open(pos[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (S.root < 0 || access(pos[0], R_OK | X_OK))
 		tool_die(1, "cannot serve '%s': %s", pos[0], strerror(errno));
@@ -1144,6 +1279,7 @@ int main(int argc, char **argv)
 		"connections, records %s\n", pos[0], strchr(addr, ':') ? "[" : "", addr,
 		strchr(addr, ':') ? "]" : "", port, S.workers, S.workers > 1 ? "s" : "",
 		S.max_conns, cfg.userspace ? "in userspace OpenSSL (--userspace)" :
+		S.handshaked ? "through the kernel module, handshakes by ktls-handshaked" :
 		"through the kernel module");
 	supervise(fd, S.workers);
 }
