@@ -482,13 +482,14 @@ int ktlsh_hsd_result(struct ktlsh_hsd *h, struct ktlsh_conn **connp, void **cook
 		/* Lost: each handshake in flight fails once, then the loss itself. */
 		if (h->npend) {
 			*cookiep = h->pend[--h->npend].cookie;
-			rc = ktlsh_err_sys(err, KTLSH_E_CLOSED, ECONNRESET, "%s; the handshake "
-					   "was lost with its socket", h->lost);
+			rc = ktlsh_err_set(err, KTLSH_E_CLOSED, "%s; the handshake was lost with "
+					   "its socket", h->lost);
 		} else {
-			rc = ktlsh_err_sys(err, KTLSH_E_CLOSED, ECONNRESET, "%s: call "
-					   "ktlsh_hsd_reconnect", h->lost[0] ? h->lost :
+			rc = ktlsh_err_set(err, KTLSH_E_CLOSED, "%s", h->lost[0] ? h->lost :
 					   "no connection to the handshake daemon");
 		}
+		if (err)
+			err->sys_errno = ECONNRESET;
 		break;
 	}
 	pthread_mutex_unlock(&h->lock);

@@ -54,6 +54,7 @@
 #include <linux/openat2.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1086,6 +1087,28 @@ static void drop_root(const char *user)
 		tool_die(1, "--user %s: root could be regained", user);
 }
 
+/*
+ * Fail at the start, not at the first client, if the daemon is not there
+ * or will not serve this user (it says so at once: REFUSED).
+ */
+static void probe_daemon(void)
+{
+	struct ktlsh_conn *tls;
+	struct ktlsh_hsd *h;
+	struct ktlsh_err err;
+	struct pollfd p;
+	void *cookie;
+
+	if (ktlsh_hsd_open(S.handshaked, &h, &err))
+		tool_die(1, "%s", err.msg);
+	p.fd = ktlsh_hsd_fd(h);
+	p.events = POLLIN;
+	if (poll(&p, 1, 300) == 1 &&
+	    ktlsh_hsd_result(h, &tls, &cookie, &err) == KTLSH_E_CLOSED)
+		tool_die(1, "%s", err.msg);
+	ktlsh_hsd_close(h);
+}
+
 static pid_t start_worker(int fd, long index)
 {
 	pid_t pid = fork();
@@ -1252,16 +1275,8 @@ int main(int argc, char **argv)
 		S.max_conns = max_conns;
 	signal(SIGPIPE, SIG_IGN);
 
-	if (S.handshaked) {
-		struct ktlsh_hsd *probe;
-
-		/* Fail at the start, not at the first client, if it is not there. */
-		if (ktlsh_hsd_open(S.handshaked, &probe, &err))
-			tool_die(1, "%s", err.msg);
-		ktlsh_hsd_close(probe);
-	} else if (ktlsh_ctx_new(&cfg, &S.ctx, &err)) {
+	if (!S.handshaked && ktlsh_ctx_new(&cfg, &S.ctx, &err))
 		tool_die(1, "%s", err.msg);
-	}
 	S.root = open(pos[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (S.root < 0 || access(pos[0], R_OK | X_OK))
 		tool_die(1, "cannot serve '%s': %s", pos[0], strerror(errno));
@@ -1275,6 +1290,8 @@ int main(int argc, char **argv)
 	fd_limit(max_conns != 0);
 	if (user)
 		drop_root(user);
+	if (S.handshaked)
+		probe_daemon();
 	fprintf(stderr, "ktls-serve: serving %s on https://%s%s%s:%ld/ with %ld worker%s of %ld "
 		"connections, records %s\n", pos[0], strchr(addr, ':') ? "[" : "", addr,
 		strchr(addr, ':') ? "]" : "", port, S.workers, S.workers > 1 ? "s" : "",
