@@ -23,6 +23,11 @@
  *                 then collect: each must fail with KTLSH_E_CLOSED and its
  *                 cookie once the daemon is killed (by the test), then one
  *                 loss with no cookie, and the client ends see EOF.
+ *   wrongsock CA  a real TLS 1.3 connection through the daemon (a ktlsh
+ *                 client in a thread, trusting CA), then an UPDATE for it
+ *                 with another socket: refused (KTLSH_E_INVALID), and the
+ *                 connection's secrets did not move: a KeyUpdate after it
+ *                 and the data on both sides of it reach the client.
  * Exit 0 when the daemon did what it must; one line on stderr otherwise.
  *
  * usage: hsd-check --socket PATH MODE [ARG]
@@ -33,6 +38,7 @@
 #include <linux/tls.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,7 +51,7 @@
 #include <unistd.h>
 
 #include "hsd_proto.h"
-#include "ktlsh.h"
+#include "internal.h"	/* conn->hsd_id, to forge an UPDATE for it */
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -117,7 +123,7 @@ static ssize_t next_msg(int s, unsigned char *buf, size_t len)
 }
 
 /* A loopback TCP pair: *srv the accepted end, returns the client end. */
-static int tcp_pair(int *srv)
+static int tcp_pair_of(int *srv, int stall)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
 	socklen_t sl = sizeof(sin);
@@ -132,9 +138,14 @@ static int tcp_pair(int *srv)
 		die("accept: %s", strerror(errno));
 	close(l);
 	/* Half a record header: the daemon's handshake waits for the rest. */
-	if (write(c, "\x16\x03", 2) != 2)
+	if (stall && write(c, "\x16\x03", 2) != 2)
 		die("write: %s", strerror(errno));
 	return c;
+}
+
+static int tcp_pair(int *srv)
+{
+	return tcp_pair_of(srv, 1);
 }
 
 /* The client end sees the daemon close the server end within 5 s. */
@@ -338,6 +349,87 @@ static int inflight(int n)
 	return failed == n && closed == n ? 0 : 1;
 }
 
+struct client {
+	int fd;
+	const char *ca;
+	char got[64];
+	size_t len;
+	int rc;
+	struct ktlsh_err err;
+};
+
+static void *client_run(void *arg)
+{
+	struct client *c = arg;
+	struct ktlsh_config cfg = { .role = KTLSH_CLIENT, .ca_file = c->ca, .min_version = 0x0304 };
+	struct ktlsh_ctx *ctx;
+	struct ktlsh_conn *conn;
+	ssize_t n;
+
+	c->rc = ktlsh_ctx_new(&cfg, &ctx, &c->err);
+	if (!c->rc)
+		c->rc = ktlsh_connect(ctx, c->fd, "localhost", &conn, &c->err);
+	if (c->rc)
+		return NULL;
+	while ((n = ktlsh_read(conn, c->got + c->len, sizeof(c->got) - 1 - c->len, &c->err)) > 0)
+		c->len += n;
+	c->rc = n < 0 ? (int)n : 0;
+	ktlsh_close(conn, NULL);
+	ktlsh_ctx_free(ctx);
+	return NULL;
+}
+
+static int wrongsock(const char *ca)
+{
+	unsigned char buf[KTHD_MSG_MAX];
+	struct {
+		struct kthd_hdr h;
+		unsigned char dir;
+	} m = { .h = { .magic = KTHD_MAGIC, .version = KTHD_VERSION, .type = KTHD_UPDATE,
+		       .tag = 999, .len = 1 }, .dir = KTHD_DIR_TX };
+	const struct kthd_hdr *a = (const void *)buf;
+	const struct kthd_result *r = (const void *)(buf + sizeof(*a));
+	struct client c = { .ca = ca };
+	struct ktlsh_conn *conn;
+	struct ktlsh_hsd *h;
+	struct ktlsh_err err;
+	int srv, other_srv, other;
+	pthread_t th;
+	ssize_t n;
+
+	if (ktlsh_hsd_open(sock_path, &h, &err))
+		die("%s", err.msg);
+	c.fd = tcp_pair_of(&srv, 0);
+	other = tcp_pair_of(&other_srv, 0);
+	if (pthread_create(&th, NULL, client_run, &c))
+		die("thread");
+	if (ktlsh_hsd_accept(h, srv, NULL, &conn, &err))
+		die("handshake through the daemon: %s", err.msg);
+	if (!conn->hsd_id)
+		die("the daemon keeps nothing for this connection (%s)", ktlsh_conn_version(conn));
+	m.h.id = conn->hsd_id;
+	send_raw(ktlsh_hsd_fd(h), &m, sizeof(m.h) + 1, &other_srv, 1);
+	n = next_msg(ktlsh_hsd_fd(h), buf, sizeof(buf));
+	if ((size_t)n < sizeof(*a) + sizeof(*r) || a->type != KTHD_UPDATED || a->tag != 999 ||
+	    a->status != KTLSH_E_INVALID)
+		die("UPDATE with another socket: not refused (%zd bytes, status %d)", n,
+		    n >= (ssize_t)sizeof(*a) ? a->status : 0);
+	printf("wrongsock: refused: %s\n", r->msg);
+	if (ktlsh_write(conn, "before ", 7, &err) != 7 || ktlsh_key_update(conn, 0, &err) ||
+	    ktlsh_write(conn, "after", 5, &err) != 5)
+		die("after the refused UPDATE: %s", err.msg);
+	ktlsh_close(conn, &err);
+	pthread_join(th, NULL);
+	c.got[c.len] = 0;
+	if (c.rc || strcmp(c.got, "before after"))
+		die("the client got '%s' (%s)", c.got, c.rc ? c.err.msg : "no error");
+	printf("wrongsock: then a KeyUpdate through the daemon: the client read '%s'\n", c.got);
+	close(other);
+	close(other_srv);
+	ktlsh_hsd_close(h);
+	return 0;
+}
+
 static int keys(pid_t pid)
 {
 	unsigned char full[sizeof(struct tls12_crypto_info_aes_gcm_256)];
@@ -402,6 +494,8 @@ int main(int argc, char **argv)
 		return refused();
 	if (!strcmp(mode, "die") && argc == 3 && atoi(argv[2]) > 0 && atoi(argv[2]) <= 64)
 		return die_mid(atoi(argv[2]));
+	if (!strcmp(mode, "wrongsock") && argc == 3)
+		return wrongsock(argv[2]);
 	if (!strcmp(mode, "inflight") && argc == 3 && atoi(argv[2]) > 0 && atoi(argv[2]) <= 64)
 		return inflight(atoi(argv[2]));
 	die("usage: hsd-check --socket PATH MODE [ARG] (see hsd-check.c)");
