@@ -17,6 +17,13 @@
  * exit 1 with one line on stderr at the first wrong byte, short or extra
  * body, status other than 200, connection the server ends, or when nothing
  * moves for --timeout seconds; 2 for bad options.
+ *
+ * With --handshakes the figure is the handshake instead: the clock starts
+ * at once, and until --time is up each of the --conns connections loops
+ * connect, a full handshake (a fresh SSL each time, no session cache, no
+ * ticket: a resumed session is an error), one GET of --file (every byte
+ * checked), close_notify and close. The CPU figures then cover all of it
+ * and are reported per handshake by the caller.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -55,7 +62,11 @@ static const char usage_text[] =
 	"  --tls 1.2|1.3      offer only this version (default: both)\n"
 	"  --cipher NAME      offer only aes-128-gcm, aes-256-gcm or chacha20-poly1305 and\n"
 	"                     check that it was chosen (default: OpenSSL's list)\n"
-	"  --server-pid PID   the server's process tree whose CPU time is reported\n"
+	"  --server-pid LIST  the server's process trees (PIDs, comma-separated, up to 8)\n"
+	"                     whose CPU time is reported, counted once each\n"
+	"  --handshakes       each connection loops connect, full handshake, one GET,\n"
+	"                     close for --time seconds (no resumption); prints\n"
+	"                     handshakes and hs_per_s instead of gib and mbps\n"
 	"  --server-cpu N     the CPU the server is pinned to (its busy and softirq time)\n"
 	"  --timeout S        fail when no byte moves for S seconds (default 30)\n"
 	"Prints: requests body_bytes seconds mbps server_cpu cpu_busy cpu_softirq\n"
@@ -70,11 +81,12 @@ static const char usage_text[] =
 static struct {
 	const char *host, *sni, *path, *file, *cacert;
 	int port, conns, tls, cipher_nid, server_cpu;
-	long server_pid;
+	long server_pid[8];
+	int nr_server_pids, handshakes;
 	double seconds, timeout;
 } opt = {
 	.host = "127.0.0.1", .sni = "localhost", .conns = 1, .seconds = 3, .timeout = 30,
-	.server_cpu = -1, .server_pid = -1,
+	.server_cpu = -1,
 };
 static double spin_s;
 
@@ -175,6 +187,10 @@ static void options_parse(int argc, char **argv)
 		}
 		if (strncmp(o, "--", 2))
 			die(2, "unexpected argument '%s' (see --help)", o);
+		if (!strcmp(o, "--handshakes")) {	/* the one option without a value */
+			opt.handshakes = 1;
+			continue;
+		}
 		if (!known(o))
 			die(2, "unknown option '%s' (see --help)", o);
 		if (!a)
@@ -215,7 +231,17 @@ static void options_parse(int argc, char **argv)
 				    a);
 			cipher_index = c;
 		} else if (!strcmp(o, "--server-pid")) {
-			opt.server_pid = num_parse(o, a, 1, 1L << 30);
+			char buf[256], *t, *save = NULL;
+
+			snprintf(buf, sizeof(buf), "%s", a);
+			opt.nr_server_pids = 0;
+			for (t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				if (opt.nr_server_pids == 8)
+					die(2, "--server-pid: 8 PIDs at most");
+				opt.server_pid[opt.nr_server_pids++] = num_parse(o, t, 1, 1L << 30);
+			}
+			if (!opt.nr_server_pids)
+				die(2, "bad --server-pid '%s' (PIDs, comma-separated)", a);
 		} else if (!strcmp(o, "--server-cpu")) {
 			opt.server_cpu = num_parse(o, a, 0, 4095);
 		} else if (!strcmp(o, "--spin")) {
@@ -255,7 +281,7 @@ static int proc_read(const char *pid, struct proc *p)
 	unsigned long long ut, st;
 	long long cut, cst;
 	ssize_t n;
-	int fd;
+	int fd, i;
 
 	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -272,7 +298,10 @@ static int proc_read(const char *pid, struct proc *p)
 		return -1;
 	p->pid = atol(pid);
 	p->ticks = ut + st + cut + cst;
-	p->in = p->pid == opt.server_pid;
+	p->in = 0;
+	for (i = 0; i < opt.nr_server_pids; i++)
+		if (p->pid == opt.server_pid[i])
+			p->in = 1;
 	return 0;
 }
 
@@ -287,7 +316,7 @@ static double tree_cpu(void)
 	unsigned long long sum = 0;
 	size_t n = 0, i, j;
 	struct dirent *d;
-	int changed, root = 0;
+	int changed, roots = 0;
 	DIR *dir = opendir("/proc");
 
 	if (!dir)
@@ -302,11 +331,11 @@ static double tree_cpu(void)
 				die(1, "out of memory");
 		}
 		if (!proc_read(d->d_name, &procs[n]))
-			root |= procs[n++].in;
+			roots += procs[n++].in;
 	}
 	closedir(dir);
-	if (!root)
-		die(1, "the server (pid %ld) is gone", opt.server_pid);
+	if (roots != opt.nr_server_pids)
+		die(1, "a server process (--server-pid) is gone");
 	do {
 		changed = 0;
 		for (i = 0; i < n; i++)
@@ -348,7 +377,7 @@ static void cpu_sample(struct cpu_sample *s)
 			stat_line(line, &s->cpu_busy, &s->cpu_sirq);
 	}
 	fclose(f);
-	if (opt.server_pid > 0)
+	if (opt.nr_server_pids)
 		s->server = tree_cpu();
 	getrusage(RUSAGE_SELF, &ru);
 	s->client = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
@@ -357,7 +386,7 @@ static void cpu_sample(struct cpu_sample *s)
 
 /* Connections ------------------------------------------------------------ */
 
-enum state { ST_WRITE, ST_HEAD, ST_BODY, ST_DONE };
+enum state { ST_HS, ST_WRITE, ST_HEAD, ST_BODY, ST_DONE };
 
 struct conn {
 	int fd, idx;
@@ -378,7 +407,9 @@ static uint64_t content_len;
 static char request[512];
 static size_t request_len;
 static double deadline;
-static uint64_t total_requests, total_bytes;
+static uint64_t total_requests, total_bytes, total_handshakes;
+static const char *neg_version, *neg_cipher;	/* what the first handshake got */
+static SSL_CTX *hs_ctx;		/* --handshakes: for the next connections */
 static int epfd, active;
 static unsigned char rbuf[READ_BUF];
 
@@ -392,6 +423,11 @@ static SSL_CTX *ctx_make(void)
 	if (!SSL_CTX_load_verify_locations(ctx, opt.cacert, NULL))
 		die(1, "cannot load the CA certificate '%s': %s", opt.cacert, ossl_error());
 	SSL_CTX_clear_options(ctx, SSL_OP_ENABLE_KTLS);	/* the client stays constant */
+	if (opt.handshakes) {
+		/* Every handshake a full one: nothing kept to resume with. */
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	}
 	SSL_CTX_set_min_proto_version(ctx, opt.tls ? opt.tls : TLS1_2_VERSION);
 	if (opt.tls)
 		SSL_CTX_set_max_proto_version(ctx, opt.tls);
@@ -409,17 +445,70 @@ static SSL_CTX *ctx_make(void)
 	return ctx;
 }
 
-/* A blocking connect and handshake, bounded by --timeout; then nonblocking. */
+/* The handshake of c is done: what it negotiated must be what was asked for. */
+static void hs_check(struct conn *c)
+{
+	const SSL_CIPHER *ci = SSL_get_current_cipher(c->ssl);
+
+	if (cipher_index >= 0 && SSL_CIPHER_get_cipher_nid(ci) != ciphers[cipher_index].nid)
+		die(1, "connection %d: the server chose %s, not %s", c->idx,
+		    SSL_CIPHER_get_name(ci), ciphers[cipher_index].name);
+	if (opt.tls && SSL_version(c->ssl) != opt.tls)
+		die(1, "connection %d: the server chose %s", c->idx, SSL_get_version(c->ssl));
+	if (SSL_session_reused(c->ssl))
+		die(1, "connection %d: a resumed session, not a full handshake", c->idx);
+	if (!neg_version) {
+		neg_version = SSL_get_version(c->ssl);
+		neg_cipher = SSL_CIPHER_get_name(ci);
+	}
+}
+
+static void hs_fail(struct conn *c)
+{
+	long v = SSL_get_verify_result(c->ssl);
+
+	die(1, "connection %d: handshake %llu: %s", c->idx,
+	    (unsigned long long)total_handshakes + 1,
+	    v != X509_V_OK ? X509_verify_cert_error_string(v) : ossl_error());
+}
+
+static void conn_request(struct conn *c);
+static int ssl_retry(struct conn *c, int r, const char *what);
+
+/* --handshakes: one step of c's nonblocking handshake; then its request. */
+static void hs_step(struct conn *c)
+{
+	int r = SSL_do_handshake(c->ssl), e;
+
+	if (r == 1) {
+		c->last = now();
+		hs_check(c);
+		conn_request(c);
+		return;
+	}
+	e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		ssl_retry(c, r, "handshake");
+		return;
+	}
+	hs_fail(c);
+}
+
+/*
+ * A blocking connect (loopback: the kernel answers it, not the server),
+ * bounded by --timeout; then a blocking handshake, or with --handshakes a
+ * nonblocking one driven by the epoll loop. The socket ends nonblocking.
+ */
 static void conn_open(struct conn *c, SSL_CTX *ctx, int idx)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(opt.port) };
 	struct timeval tv = { .tv_sec = (time_t)opt.timeout };
-	const SSL_CIPHER *ci;
 	struct epoll_event ev;
 	int one = 1;
 
 	memset(c, 0, sizeof(*c));
 	c->idx = idx;
+	c->last = now();
 	if (inet_pton(AF_INET, opt.host, &sin.sin_addr) != 1)
 		die(2, "bad --host '%s' (an IPv4 address)", opt.host);
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -435,24 +524,33 @@ static void conn_open(struct conn *c, SSL_CTX *ctx, int idx)
 	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) || !SSL_set_tlsext_host_name(c->ssl, opt.sni) ||
 	    !SSL_set1_host(c->ssl, opt.sni))
 		die(1, "SSL_new: %s", ossl_error());
-	if (SSL_connect(c->ssl) != 1) {
-		long v = SSL_get_verify_result(c->ssl);
-
-		die(1, "connection %d: handshake: %s", idx, v != X509_V_OK ?
-		    X509_verify_cert_error_string(v) : ossl_error());
+	if (!opt.handshakes) {
+		if (SSL_connect(c->ssl) != 1)
+			hs_fail(c);
+		hs_check(c);
 	}
-	ci = SSL_get_current_cipher(c->ssl);
-	if (cipher_index >= 0 && SSL_CIPHER_get_cipher_nid(ci) != ciphers[cipher_index].nid)
-		die(1, "connection %d: the server chose %s, not %s", idx, SSL_CIPHER_get_name(ci),
-		    ciphers[cipher_index].name);
-	if (opt.tls && SSL_version(c->ssl) != opt.tls)
-		die(1, "connection %d: the server chose %s", idx, SSL_get_version(c->ssl));
 	if (fcntl(c->fd, F_SETFL, O_NONBLOCK))
 		die(1, "fcntl: %s", strerror(errno));
 	ev.events = EPOLLIN;
 	ev.data.ptr = c;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev))
 		die(1, "epoll_ctl: %s", strerror(errno));
+	if (opt.handshakes) {
+		c->st = ST_HS;
+		SSL_set_connect_state(c->ssl);
+		hs_step(c);
+	}
+}
+
+/* --handshakes: the answer is complete; close (close_notify, no wait for the peer's). */
+static void conn_close(struct conn *c)
+{
+	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	SSL_shutdown(c->ssl);
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	close(c->fd);
+	c->fd = -1;
 }
 
 static void want_out(struct conn *c, int on)
@@ -557,6 +655,17 @@ static void response_done(struct conn *c)
 	c->requests++;
 	total_requests++;
 	total_bytes += content_len;
+	if (opt.handshakes) {
+		total_handshakes++;
+		conn_close(c);
+		if (now() >= deadline) {
+			c->st = ST_DONE;
+			active--;
+		} else {
+			conn_open(c, hs_ctx, c->idx);
+		}
+		return;
+	}
 	if (now() >= deadline) {
 		c->st = ST_DONE;
 		active--;
@@ -613,6 +722,11 @@ static void conn_event(struct conn *c)
 {
 	int r;
 
+	if (c->st == ST_HS) {
+		hs_step(c);
+		if (c->st == ST_HS)
+			return;
+	}
 	if (c->st == ST_WRITE) {
 		conn_write(c);
 		if (c->st == ST_WRITE)
@@ -629,8 +743,8 @@ static void conn_event(struct conn *c)
 		}
 		c->last = now();
 		conn_input(c, rbuf, r);
-		if (c->st == ST_WRITE)
-			return;	/* the next request waits for EPOLLOUT */
+		if (c->st == ST_WRITE || c->st == ST_HS || !c->ssl)
+			return;	/* the next request waits for EPOLLOUT; a new connection */
 	}
 }
 
@@ -689,17 +803,26 @@ int main(int argc, char **argv)
 	conns = calloc(opt.conns, sizeof(*conns));
 	if (epfd < 0 || !conns)
 		die(1, "epoll/memory: %s", strerror(errno));
-	ctx = ctx_make();
-	for (i = 0; i < opt.conns; i++)
-		conn_open(&conns[i], ctx, i);
-
-	cpu_sample(&a);
-	t0 = now();
-	deadline = t0 + opt.seconds;
-	active = opt.conns;
-	for (i = 0; i < opt.conns; i++) {
-		conns[i].last = t0;
-		conn_request(&conns[i]);
+	ctx = hs_ctx = ctx_make();
+	if (opt.handshakes) {
+		/* The clock covers the connects and handshakes: they are the figure. */
+		cpu_sample(&a);
+		t0 = now();
+		deadline = t0 + opt.seconds;
+		active = opt.conns;
+		for (i = 0; i < opt.conns; i++)
+			conn_open(&conns[i], ctx, i);
+	} else {
+		for (i = 0; i < opt.conns; i++)
+			conn_open(&conns[i], ctx, i);
+		cpu_sample(&a);
+		t0 = now();
+		deadline = t0 + opt.seconds;
+		active = opt.conns;
+		for (i = 0; i < opt.conns; i++) {
+			conns[i].last = t0;
+			conn_request(&conns[i]);
+		}
 	}
 	while (active) {
 		double t;
@@ -715,6 +838,7 @@ int main(int argc, char **argv)
 			if (conns[i].st != ST_DONE && t - conns[i].last > opt.timeout)
 				die(1, "connection %d: nothing moved for %.0f s (%s, answer %llu, "
 				    "%llu body bytes)", i, opt.timeout,
+				    conns[i].st == ST_HS ? "in the handshake" :
 				    conns[i].st == ST_WRITE ? "sending the request" :
 				    conns[i].st == ST_HEAD ? "waiting for the head" : "in the body",
 				    (unsigned long long)conns[i].requests + 1,
@@ -723,6 +847,18 @@ int main(int argc, char **argv)
 	t1 = now();
 	cpu_sample(&b);
 
+	if (opt.handshakes) {
+		printf("handshakes=%llu requests=%llu body_bytes=%llu seconds=%.3f hs_per_s=%.2f "
+		       "server_cpu=%.3f cpu_busy=%.3f cpu_softirq=%.3f vm_busy=%.3f "
+		       "vm_softirq=%.3f client_cpu=%.3f version=%s cipher=%s\n",
+		       (unsigned long long)total_handshakes, (unsigned long long)total_requests,
+		       (unsigned long long)total_bytes, t1 - t0, total_handshakes / (t1 - t0),
+		       b.server - a.server, b.cpu_busy - a.cpu_busy, b.cpu_sirq - a.cpu_sirq,
+		       b.vm_busy - a.vm_busy, b.vm_sirq - a.vm_sirq, b.client - a.client,
+		       neg_version, neg_cipher);
+		SSL_CTX_free(ctx);
+		return 0;
+	}
 	gib = total_bytes / (1024.0 * 1024 * 1024);
 	printf("requests=%llu body_bytes=%llu seconds=%.3f mbps=%.2f server_cpu=%.3f "
 	       "cpu_busy=%.3f cpu_softirq=%.3f vm_busy=%.3f vm_softirq=%.3f client_cpu=%.3f "
