@@ -116,6 +116,7 @@ hsd_users() {
 	chmod 0400 hsd.key
 	mkdir -p /run/ktls-hsd
 	chmod 0755 /run /run/ktls-hsd
+	chown 4243:4243 /run/ktls-hsd	# the daemon removes its socket at the stop
 }
 hsd_start() {
 	local log=$1

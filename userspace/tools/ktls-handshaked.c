@@ -43,6 +43,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -55,6 +56,7 @@
 #define SWEEP_MS	500
 #define IN_MAX		(sizeof(struct kthd_hdr) + KTHD_NAME_MAX + 1)
 #define PER_WAKEUP	64	/* messages read from one server per loop turn */
+#define MAX_WORKERS	64
 
 enum kind { K_LISTEN, K_SERVER, K_HS, K_DEAD };
 
@@ -109,9 +111,10 @@ static struct {
 	uid_t allow_uid[MAX_ALLOW];
 	gid_t allow_gid[MAX_ALLOW];
 	int nuid, ngid;
-	long max_servers, max_hs, max_conns, timeout_s;
+	long max_servers, max_hs, max_conns, timeout_s, workers;
 	int verbose;
-} O = { .max_servers = 64, .max_hs = 1024, .max_conns = 65536, .timeout_s = 10 };
+} O = { .max_servers = 64, .max_hs = 1024, .max_conns = 65536, .timeout_s = 10,
+	.workers = 1 };
 
 static struct {
 	int ep, lfd;
@@ -902,76 +905,24 @@ static void on_term(int sig)
 	stopping = 1;
 }
 
-int main(int argc, char **argv)
+/* One worker's event loop, until SIGTERM: then every server is dropped. */
+static void serve_loop(void)
 {
-	struct ktlsh_config cfg = { .role = KTLSH_SERVER };
-	const struct tool_opt opts[] = {
-		{ "--socket", "PATH", OPT_STR, &O.socket_path, 0, 0, NULL,
-		  "the UNIX socket servers hand their connections to (required)" },
-		{ "--cert", "FILE", OPT_CALL, NULL, 0, 0, add_cert,
-		  "a certificate (chain), PEM; up to 8, each with its --key\n"
-		  "(a server names the one to use; none named: the first)" },
-		{ "--key", "FILE", OPT_CALL, NULL, 0, 0, add_key,
-		  "the private key of the --cert before it, PEM" },
-		TOOL_TLS_OPTS(&cfg),
-		{ "--client-ca", "FILE", OPT_STR, &O.client_ca, 0, 0, NULL,
-		  "ask for client certificates and check them against FILE" },
-		{ "--allow-uid", "LIST", OPT_CALL, NULL, 0, 0, add_uids,
-		  "user ids or names (comma-separated) of servers to serve\n"
-		  "(default, without --allow-uid and --allow-gid: root and our user)" },
-		{ "--allow-gid", "LIST", OPT_CALL, NULL, 0, 0, add_gids,
-		  "group ids or names of servers to serve" },
-		{ "--user", "NAME", OPT_STR, &O.user, 0, 0, NULL,
-		  "run as this user once the keys are read and the socket bound" },
-		{ "--max-servers", "N", OPT_NUM, &O.max_servers, 1, 100000, NULL,
-		  "server connections at most (default 64)" },
-		{ "--max-handshakes", "N", OPT_NUM, &O.max_hs, 1, 1000000, NULL,
-		  "handshakes in flight at most, all servers together (default 1024)" },
-		{ "--max-conns", "N", OPT_NUM, &O.max_conns, 1, 10000000, NULL,
-		  "per server: connections whose secrets are kept, and handshakes\n"
-		  "(default 65536)" },
-		{ "--handshake-timeout", "S", OPT_NUM, &O.timeout_s, 1, 3600, NULL,
-		  "each handshake must end within S seconds (default 10)" },
-		{ "-v", NULL, OPT_FLAG, &O.verbose, 0, 0, NULL,
-		  "log every server and handshake on stderr" },
-		{ NULL },
-	};
-	const struct tool tool = { "ktls-handshaked", "--socket PATH --cert FILE --key FILE "
-				   "[options]", opts, NULL };
 	struct sigaction sa = { .sa_handler = on_term };
-	struct epoll_event evs[64], ev = { .events = EPOLLIN, .data.ptr = &D.lkind };
+	struct epoll_event evs[64], ev = { .events = EPOLLIN | EPOLLEXCLUSIVE,
+					   .data.ptr = &D.lkind };
 	long long next_sweep;
-	struct rlimit rl;
+	sigset_t none;
 	int n, i;
 
-	if (tool_parse(&tool, argc, argv, NULL, 0))
-		tool_usage_error("takes no arguments, only options");
-	if (!O.socket_path)
-		tool_usage_error("--socket is required");
-	if (O.client_ca) {
-		cfg.ca_file = O.client_ca;
-		cfg.verify_peer = 1;
-	}
-	if (cfg.userspace)
-		tool_usage_error("--userspace: the daemon exists to put the keys in the module");
-	/* No core dump, no ptrace by our own user: the keys stay in here. */
-	prctl(PR_SET_DUMPABLE, 0);
-	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&none);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	load_identities(&cfg);
-	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	D.lfd = listen_on(O.socket_path);
-	if (O.user)
-		drop_root(O.user);
+	signal(SIGCHLD, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	D.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (D.ep < 0 || epoll_ctl(D.ep, EPOLL_CTL_ADD, D.lfd, &ev))
 		tool_die(1, "epoll: %s", strerror(errno));
-	logmsg("serving %s with %d certificate%s, as uid %d", O.socket_path, O.ncerts,
-	       O.ncerts > 1 ? "s" : "", (int)geteuid());
 	next_sweep = now_ms() + SWEEP_MS;
 	while (!stopping) {
 		long long now = now_ms();
@@ -999,7 +950,170 @@ int main(int argc, char **argv)
 		server_drop(D.servers, NULL);
 	bury();
 	free(D.dead);
-	unlink(O.socket_path);
-	logmsg("stopped");
+}
+
+/* At the stop (the socket's directory must be writable by --user for this). */
+static void remove_socket(void)
+{
+	if (unlink(O.socket_path) && errno != ENOENT)
+		logmsg("stopped; the socket %s is left: %s", O.socket_path, strerror(errno));
+	else
+		logmsg("stopped");
+}
+
+static volatile sig_atomic_t got_chld;
+
+static void on_master_signal(int sig)
+{
+	if (sig == SIGCHLD)
+		got_chld = 1;
+	else
+		stopping = 1;
+}
+
+static pid_t start_worker(void)
+{
+	pid_t pid = fork();
+
+	if (pid)
+		return pid;
+	/* The master's death ends the workers too. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1)
+		_exit(0);
+	serve_loop();
+	_exit(0);
+}
+
+/*
+ * --workers N: N processes on the one listening socket (EPOLLEXCLUSIVE: a
+ * new server wakes one); each serves the servers it accepted. One that
+ * dies takes its servers' connections with it (they reconnect, to
+ * another) and is started again.
+ */
+static void __attribute__((noreturn)) supervise(void)
+{
+	static pid_t pids[MAX_WORKERS];
+	static long long started[MAX_WORKERS];
+	struct sigaction sa = { .sa_handler = on_master_signal };
+	sigset_t block, orig;
+	int status;
+	pid_t pid;
+	long i;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &orig);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	for (i = 0; i < O.workers; i++) {
+		pids[i] = start_worker();
+		started[i] = now_ms();
+		if (pids[i] < 0)
+			tool_die(1, "fork: %s", strerror(errno));
+	}
+	for (;;) {
+		while (!got_chld && !stopping)
+			sigsuspend(&orig);
+		if (stopping) {
+			for (i = 0; i < O.workers; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGTERM);
+			while (wait(NULL) > 0 || errno == EINTR)
+				;
+			remove_socket();
+			exit(0);
+		}
+		got_chld = 0;
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			for (i = 0; i < O.workers && pids[i] != pid; i++)
+				;
+			if (i == O.workers)
+				continue;
+			logmsg("worker %d %s %d, starting another", (int)pid,
+			       WIFSIGNALED(status) ? "killed by signal" : "exited with status",
+			       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+			if (now_ms() - started[i] < 1000)
+				sleep(1);
+			pids[i] = start_worker();
+			started[i] = now_ms();
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct ktlsh_config cfg = { .role = KTLSH_SERVER };
+	const struct tool_opt opts[] = {
+		{ "--socket", "PATH", OPT_STR, &O.socket_path, 0, 0, NULL,
+		  "the UNIX socket servers hand their connections to (required)" },
+		{ "--cert", "FILE", OPT_CALL, NULL, 0, 0, add_cert,
+		  "a certificate (chain), PEM; up to 8, each with its --key\n"
+		  "(a server names the one to use; none named: the first)" },
+		{ "--key", "FILE", OPT_CALL, NULL, 0, 0, add_key,
+		  "the private key of the --cert before it, PEM" },
+		TOOL_TLS_OPTS(&cfg),
+		{ "--client-ca", "FILE", OPT_STR, &O.client_ca, 0, 0, NULL,
+		  "ask for client certificates and check them against FILE" },
+		{ "--allow-uid", "LIST", OPT_CALL, NULL, 0, 0, add_uids,
+		  "user ids or names (comma-separated) of servers to serve\n"
+		  "(default, without --allow-uid and --allow-gid: root and our user)" },
+		{ "--allow-gid", "LIST", OPT_CALL, NULL, 0, 0, add_gids,
+		  "group ids or names of servers to serve" },
+		{ "--user", "NAME", OPT_STR, &O.user, 0, 0, NULL,
+		  "run as this user once the keys are read and the socket bound" },
+		{ "--workers", "N", OPT_NUM, &O.workers, 1, MAX_WORKERS, NULL,
+		  "worker processes (default 1); each serves the servers it accepts" },
+		{ "--max-servers", "N", OPT_NUM, &O.max_servers, 1, 100000, NULL,
+		  "server connections at most, per worker (default 64)" },
+		{ "--max-handshakes", "N", OPT_NUM, &O.max_hs, 1, 1000000, NULL,
+		  "handshakes in flight at most, per worker (default 1024)" },
+		{ "--max-conns", "N", OPT_NUM, &O.max_conns, 1, 10000000, NULL,
+		  "per server: connections whose secrets are kept, and handshakes\n"
+		  "(default 65536)" },
+		{ "--handshake-timeout", "S", OPT_NUM, &O.timeout_s, 1, 3600, NULL,
+		  "each handshake must end within S seconds (default 10)" },
+		{ "-v", NULL, OPT_FLAG, &O.verbose, 0, 0, NULL,
+		  "log every server and handshake on stderr" },
+		{ NULL },
+	};
+	const struct tool tool = { "ktls-handshaked", "--socket PATH --cert FILE --key FILE "
+				   "[options]", opts, NULL };
+	struct rlimit rl;
+
+	if (tool_parse(&tool, argc, argv, NULL, 0))
+		tool_usage_error("takes no arguments, only options");
+	if (!O.socket_path)
+		tool_usage_error("--socket is required");
+	if (O.client_ca) {
+		cfg.ca_file = O.client_ca;
+		cfg.verify_peer = 1;
+	}
+	if (cfg.userspace)
+		tool_usage_error("--userspace: the daemon exists to put the keys in the module");
+	/* No core dump, no ptrace by our own user: the keys stay in here. */
+	prctl(PR_SET_DUMPABLE, 0);
+	signal(SIGPIPE, SIG_IGN);
+	load_identities(&cfg);
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	D.lfd = listen_on(O.socket_path);
+	if (O.user)
+		drop_root(O.user);
+	/* Again: a change of user resets it to fs.suid_dumpable. */
+	prctl(PR_SET_DUMPABLE, 0);
+	logmsg("serving %s with %d certificate%s, as uid %d, %ld worker%s", O.socket_path,
+	       O.ncerts, O.ncerts > 1 ? "s" : "", (int)geteuid(), O.workers,
+	       O.workers > 1 ? "s" : "");
+	if (O.workers > 1)
+		supervise();
+	serve_loop();
+	remove_socket();
 	return 0;
 }
+
