@@ -371,6 +371,11 @@ static void *client_run(void *arg)
 		c->rc = ktlsh_connect(ctx, c->fd, "localhost", &conn, &c->err);
 	if (c->rc)
 		return NULL;
+	/* Our keys are in: the server may send (and close) now. */
+	if (ktlsh_write(conn, "go", 2, &c->err) != 2) {
+		c->rc = c->err.code;
+		return NULL;
+	}
 	while ((n = ktlsh_read(conn, c->got + c->len, sizeof(c->got) - 1 - c->len, &c->err)) > 0)
 		c->len += n;
 	c->rc = n < 0 ? (int)n : 0;
@@ -415,6 +420,9 @@ static int wrongsock(const char *ca)
 		die("UPDATE with another socket: not refused (%zd bytes, status %d)", n,
 		    n >= (ssize_t)sizeof(*a) ? a->status : 0);
 	printf("wrongsock: refused: %s\n", r->msg);
+	/* Before the close, else the client may find the socket closed before its ULP is on. */
+	if (ktlsh_read(conn, buf, 2, &err) != 2 || memcmp(buf, "go", 2))
+		die("no \"go\" from the client: %s", err.msg);
 	if (ktlsh_write(conn, "before ", 7, &err) != 7 || ktlsh_key_update(conn, 0, &err) ||
 	    ktlsh_write(conn, "after", 5, &err) != 5)
 		die("after the refused UPDATE: %s", err.msg);

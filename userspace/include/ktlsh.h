@@ -264,7 +264,10 @@ int ktlsh_ctx_set_keys_write_only(struct ktlsh_ctx *ctx, int on);
  *
  * ktlsh_hsd_open connects to the daemon's socket at path. Event-loop use:
  * ktlsh_hsd_submit hands over an accepted TCP socket fd (which it closes
- * on success: the daemon has it now; on failure fd stays the caller's),
+ * on success: the daemon has it now; on failure fd stays the caller's;
+ * take fd out of any epoll set first, and always EPOLL_CTL_DEL a socket
+ * before closing it: the daemon may hold the same socket a moment longer,
+ * and an epoll registration ends only when every descriptor is closed),
  * with the server name whose certificate to use (NULL: the daemon's
  * first) and a cookie. When ktlsh_hsd_fd is readable, ktlsh_hsd_result
  * gives one finished handshake: 0 and *connp (its socket is

@@ -237,6 +237,14 @@ static void conn_free(struct conn *c, int graceful)
 
 	if (c->file >= 0)
 		close(c->file);
+	/*
+	 * Out of the epoll set before the close: with --handshaked another
+	 * process (the daemon, a moment after handing a socket back) may still
+	 * hold the socket, and then close() alone leaves it in the set, with
+	 * its events pointing to the conn freed here.
+	 */
+	if (c->fd >= 0)
+		epoll_ctl(L.ep, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->tls && graceful && c->st != C_HANDSHAKE)
 		ktlsh_close(c->tls, &err);	/* best effort: the socket may be full */
 	else if (c->tls)
