@@ -280,7 +280,7 @@ int ktlsh_ctx_set_keys_write_only(struct ktlsh_ctx *ctx, int on);
  * new descriptor). Connections made before keep working, but a KeyUpdate
  * on one then fails: the new daemon does not have its secrets.
  * ktlsh_hsd_accept is submit and wait, for a blocking server with one
- * thread. Threads: any call from any thread; ktlsh_hsd_close when no
+ * thread. ktlsh_hsd_pending: submits whose result is not collected yet. Threads: any call from any thread; ktlsh_hsd_close when no
  * other call runs (connections made through h may outlive it).
  */
 struct ktlsh_hsd;
