@@ -98,8 +98,9 @@ $(KTLSH_SO): $(KTLSH_OBJS) $(KTLSH_MAP)
 # updates reach them; the copies in build/ find libktlsh next to them
 # ($$ORIGIN), make install links them again without. The VM has no
 # shared OpenSSL of its own: the tests run static copies (build/userspace/static/).
-TOOL_COMMON := userspace/tools/common.c userspace/tools/http.c
-TOOL_HDRS := userspace/tools/common.h userspace/tools/http.h userspace/include/ktlsh.h
+TOOL_COMMON := userspace/tools/common.c userspace/tools/http.c userspace/tools/daemon.c
+TOOL_HDRS := userspace/tools/common.h userspace/tools/http.h userspace/tools/daemon.h \
+	userspace/include/ktlsh.h
 KTLSH_TOOLS := ktls-serve ktls-get
 KTLSH_TOOLS_DYN := $(addprefix $(USER_BIN)/,$(KTLSH_TOOLS))
 KTLSH_TOOLS_STATIC := $(addprefix $(USER_BIN)/static/,$(KTLSH_TOOLS))

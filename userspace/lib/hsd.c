@@ -26,7 +26,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "hsd_proto.h"
@@ -63,14 +62,6 @@ struct ktlsh_hsd {
 	char lost[256];		/* why the connection went, for the failed handshakes */
 	struct ktlsh_ctx rctx;	/* what the connections made here point to (a server's) */
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 static void unref(struct ktlsh_hsd *h)
 {
@@ -202,7 +193,7 @@ static int wait_for(struct ktlsh_hsd *h, short events, long long deadline)
 	int r;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - ktlsh_io_now_ms();
 		if (left <= 0)
 			return 0;
 		r = poll(&p, 1, (int)left);
@@ -213,22 +204,12 @@ static int wait_for(struct ktlsh_hsd *h, short events, long long deadline)
 	}
 }
 
-/* lock held: one message out, with fd (or -1). 0, or -1 with errno. */
-static int send_msg(struct ktlsh_hsd *h, uint16_t type, uint64_t tag, uint64_t id,
-		    const void *body, size_t len, int fd)
+long ktlsh_hsd_sendmsg(int sock, const struct iovec *iov, int iovcnt, int fd, int flags)
 {
-	struct kthd_hdr hdr = { .magic = KTHD_MAGIC, .version = KTHD_VERSION, .type = type,
-				.tag = tag, .id = id, .len = len };
-	struct iovec iov[2] = { { &hdr, sizeof(hdr) }, { (void *)body, len } };
 	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
-	long long deadline = now_ms() + SEND_TIMEOUT_MS;
+	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = iovcnt };
 	struct cmsghdr *cm;
 
-	if (h->fd < 0) {
-		errno = ENOTCONN;
-		return -1;
-	}
 	if (fd >= 0) {
 		memset(cbuf, 0, sizeof(cbuf));
 		msg.msg_control = cbuf;
@@ -239,8 +220,25 @@ static int send_msg(struct ktlsh_hsd *h, uint16_t type, uint64_t tag, uint64_t i
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 	}
+	return sendmsg(sock, &msg, flags);
+}
+
+/* lock held: one message out, with fd (or -1). 0, or -1 with errno. */
+static int send_msg(struct ktlsh_hsd *h, uint16_t type, uint64_t tag, uint64_t id,
+		    const void *body, size_t len, int fd)
+{
+	struct kthd_hdr hdr = { .magic = KTHD_MAGIC, .version = KTHD_VERSION, .type = type,
+				.tag = tag, .id = id, .len = len };
+	struct iovec iov[2] = { { &hdr, sizeof(hdr) }, { (void *)body, len } };
+	long long deadline = ktlsh_io_now_ms() + SEND_TIMEOUT_MS;
+
+	if (h->fd < 0) {
+		errno = ENOTCONN;
+		return -1;
+	}
 	for (;;) {
-		if (sendmsg(h->fd, &msg, MSG_NOSIGNAL) == (ssize_t)(sizeof(hdr) + len))
+		if (ktlsh_hsd_sendmsg(h->fd, iov, len ? 2 : 1, fd, MSG_NOSIGNAL) ==
+		    (long)(sizeof(hdr) + len))
 			return 0;
 		if (errno == EINTR)
 			continue;
@@ -533,7 +531,7 @@ int ktlsh_hsd_update(struct ktlsh_conn *conn, int dir, struct ktlsh_err *err)
 {
 	struct ktlsh_hsd *h = conn->hsd;
 	unsigned char d = dir == KTLSH_WRITE ? KTHD_DIR_TX : KTHD_DIR_RX;
-	long long deadline = now_ms() + RPC_TIMEOUT_MS;
+	long long deadline = ktlsh_io_now_ms() + RPC_TIMEOUT_MS;
 	uint64_t tag;
 	struct queued q, *nq;
 	int rc = 0, r;

@@ -81,4 +81,12 @@ struct kthd_result {
 
 #define KTHD_MSG_MAX (sizeof(struct kthd_hdr) + sizeof(struct kthd_result) + KTHD_EARLY_MAX)
 
+struct iovec;
+
+/*
+ * Both ends (hsd.c, ktls-handshaked): one sendmsg(2) of iov, with fd as
+ * SCM_RIGHTS unless it is -1. What sendmsg returns, errno as it left it.
+ */
+long ktlsh_hsd_sendmsg(int sock, const struct iovec *iov, int iovcnt, int fd, int flags);
+
 #endif

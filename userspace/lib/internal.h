@@ -171,6 +171,7 @@ void ktlsh_io_send_alert(struct ktlsh_conn *conn, unsigned char desc);
 int ktlsh_io_nonblocking(const struct ktlsh_conn *conn);
 int ktlsh_io_would_block(struct ktlsh_conn *conn, int dir, struct ktlsh_err *err);
 int ktlsh_io_wait(struct ktlsh_conn *conn, int want, struct ktlsh_err *err);
+long long ktlsh_io_now_ms(void);	/* CLOCK_MONOTONIC */
 
 /* update.c */
 int ktlsh_update_received(struct ktlsh_conn *conn, unsigned char request_update,

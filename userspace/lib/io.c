@@ -59,7 +59,7 @@ int ktlsh_io_would_block(struct ktlsh_conn *conn, int dir, struct ktlsh_err *err
 			     dir == KTLSH_READ ? "waiting for data from" : "sending to");
 }
 
-static long long now_ms(void)
+long long ktlsh_io_now_ms(void)
 {
 	struct timespec ts;
 
@@ -82,9 +82,9 @@ int ktlsh_io_wait(struct ktlsh_conn *conn, int want, struct ktlsh_err *err)
 
 	if (!getsockopt(conn->fd, SOL_SOCKET, rd ? SO_RCVTIMEO : SO_SNDTIMEO, &tv, &tl) &&
 	    (tv.tv_sec || tv.tv_usec))
-		end = now_ms() + tv.tv_sec * 1000LL + (tv.tv_usec + 999) / 1000;
+		end = ktlsh_io_now_ms() + tv.tv_sec * 1000LL + (tv.tv_usec + 999) / 1000;
 	for (;;) {
-		left = end < 0 ? -1 : end - now_ms();
+		left = end < 0 ? -1 : end - ktlsh_io_now_ms();
 		if (end >= 0 && left < 0)
 			left = 0;
 		n = poll(&p, 1, left > 0x7fffffff ? 0x7fffffff : (int)left);

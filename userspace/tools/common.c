@@ -116,6 +116,11 @@ static void set(const struct tool_opt *o, const char *val)
 	}
 }
 
+const char *tool_name(void)
+{
+	return current ? current->name : "ktls";
+}
+
 int tool_parse(const struct tool *t, int argc, char **argv, const char **pos, int npos)
 {
 	const struct tool_opt *o;

@@ -60,6 +60,9 @@ const char *tool_set_fallback(const char *val, void *cfg);
  */
 int tool_parse(const struct tool *t, int argc, char **argv, const char **pos, int npos);
 
+/* The name of the tool whose options were parsed ("ktls-serve"). */
+const char *tool_name(void);
+
 /* "ktls-serve: MSG" and the usage on stderr, exit 2. */
 void tool_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* "ktls-serve: MSG" on stderr, exit status. */

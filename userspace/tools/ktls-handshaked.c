@@ -49,6 +49,7 @@
 #include <arpa/inet.h>
 
 #include "common.h"
+#include "daemon.h"
 #include "hsd_daemon.h"
 
 #define MAX_IDS		8
@@ -104,8 +105,10 @@ struct server {
 
 static struct {
 	const char *socket_path, *user, *client_ca;
-	const char *certs[MAX_IDS], *keys[MAX_IDS];
-	int ncerts, nkeys;
+	struct files {
+		const char *v[MAX_IDS];
+		int n;
+	} certs, keys;
 	struct ktlsh_ctx *ctx[MAX_IDS];
 	X509 *x509[MAX_IDS];
 	uid_t allow_uid[MAX_ALLOW];
@@ -131,24 +134,6 @@ static struct {
 
 static volatile sig_atomic_t stopping;
 
-static void __attribute__((format(printf, 1, 2))) logmsg(const char *fmt, ...)
-{
-	char line[1024];
-	size_t n;
-	va_list ap;
-
-	n = snprintf(line, sizeof(line), "ktls-handshaked: ");
-	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-	va_end(ap);
-	n = strlen(line);
-	if (n == sizeof(line) - 1)
-		n--;
-	line[n++] = '\n';
-	if (write(STDERR_FILENO, line, n) < 0)
-		return;
-}
-
 static void dispose(void *obj)
 {
 	void **more;
@@ -157,7 +142,7 @@ static void dispose(void *obj)
 	if (D.ndead == D.dead_cap) {
 		more = realloc(D.dead, (D.dead_cap ? D.dead_cap * 2 : 64) * sizeof(*more));
 		if (!more) {
-			logmsg("no memory: exiting");
+			srv_log("no memory: exiting");
 			exit(1);
 		}
 		D.dead = more;
@@ -170,14 +155,6 @@ static void bury(void)
 {
 	while (D.ndead)
 		free(D.dead[--D.ndead]);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
 static int by_id(const void *a, const void *b)
@@ -200,28 +177,12 @@ static void watch(struct server *s, uint32_t events)
 static void flush(struct server *s)
 {
 	struct out *o;
-	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov;
-	struct msghdr msg;
-	struct cmsghdr *cm;
 
 	while ((o = s->oq)) {
 		iov.iov_base = o->data;
 		iov.iov_len = o->len;
-		memset(&msg, 0, sizeof(msg));
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		if (o->fd >= 0) {
-			memset(cbuf, 0, sizeof(cbuf));
-			msg.msg_control = cbuf;
-			msg.msg_controllen = sizeof(cbuf);
-			cm = CMSG_FIRSTHDR(&msg);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &o->fd, sizeof(int));
-		}
-		if (sendmsg(s->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		if (ktlsh_hsd_sendmsg(s->fd, &iov, 1, o->fd, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
 				watch(s, EPOLLIN | EPOLLOUT);
 				return;
@@ -251,7 +212,7 @@ static void reply(struct server *s, uint16_t type, uint64_t tag, uint64_t id, in
 	struct out *o = malloc(sizeof(*o) + len);
 
 	if (!o) {
-		logmsg("server pid %d: no memory for an answer", (int)s->pid);
+		srv_log("server pid %d: no memory for an answer", (int)s->pid);
 		if (fd >= 0)
 			close(fd);
 		return;
@@ -298,7 +259,7 @@ static void hs_fail(struct hs *h, const struct ktlsh_err *err)
 {
 	struct server *s = h->srv;
 
-	logmsg("server pid %d, client %s: %s", (int)s->pid, h->peer, err->msg);
+	srv_log("server pid %d, client %s: %s", (int)s->pid, h->peer, err->msg);
 	hs_unlink(h);
 	ktlsh_abort(h->conn);	/* closes our copy: the server has none */
 	reply_error(s, KTHD_RESULT, h->tag, err->code, err->sys_errno, "%s", err->msg);
@@ -333,14 +294,14 @@ static void hs_done(struct hs *h)
 	}
 	if (sec && !k) {
 		ktlsh_daemon_secrets_free(sec);
-		logmsg("server pid %d, client %s: no memory to keep the secrets: KeyUpdate "
-		       "will fail on this connection", (int)s->pid, h->peer);
+		srv_log("server pid %d, client %s: no memory to keep the secrets: KeyUpdate "
+			"will fail on this connection", (int)s->pid, h->peer);
 	}
 	if (k)
 		s->nkept++;
 	if (O.verbose)
-		logmsg("server pid %d, client %s: %s %s%s, keys installed write-only", (int)s->pid,
-		       h->peer, res.version, res.cipher, res.resumed ? ", resumed" : "");
+		srv_log("server pid %d, client %s: %s %s%s, keys installed write-only", (int)s->pid,
+			h->peer, res.version, res.cipher, res.resumed ? ", resumed" : "");
 	reply(s, KTHD_RESULT, h->tag, k ? k->id : 0, 0, &res, early, fd);
 	OPENSSL_cleanse(early, res.early_len);
 	dispose(h);
@@ -366,20 +327,12 @@ static void hs_step(struct hs *h)
 
 static void peer_of(int fd, char *out, size_t len)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	socklen_t sl = sizeof(ss);
-	char a[INET6_ADDRSTRLEN] = "?";
 
-	snprintf(out, len, "?");
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl))
-		return;
-	if (ss.ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, a, sizeof(a));
-		snprintf(out, len, "[%s]:%u", a, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-	} else if (ss.ss_family == AF_INET) {
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, a, sizeof(a));
-		snprintf(out, len, "%s:%u", a, ntohs(((struct sockaddr_in *)&ss)->sin_port));
-	}
+		ss.ss_family = AF_UNSPEC;
+	srv_peer_name(&ss, out, len);
 }
 
 /* A connected TCP socket? NULL, or why not. */
@@ -406,7 +359,7 @@ static int pick_identity(const char *name)
 
 	if (!*name)
 		return 0;
-	for (i = 0; i < O.ncerts; i++)
+	for (i = 0; i < O.certs.n; i++)
 		if (X509_check_host(O.x509[i], name, strlen(name), 0, NULL) == 1)
 			return i;
 	return -1;
@@ -461,7 +414,7 @@ static void on_handshake(struct server *s, const struct kthd_hdr *hdr, const cha
 	h->tag = hdr->tag;
 	h->fd = fd;
 	h->flags = fcntl(fd, F_GETFL);
-	h->deadline = now_ms() + O.timeout_s * 1000LL;
+	h->deadline = srv_now_ms() + O.timeout_s * 1000LL;
 	peer_of(fd, h->peer, sizeof(h->peer));
 	fcntl(fd, F_SETFL, h->flags | O_NONBLOCK);
 	if (ktlsh_conn_new(O.ctx[id], fd, NULL, &h->conn, &err)) {
@@ -512,7 +465,7 @@ static void on_update(struct server *s, const struct kthd_hdr *hdr, unsigned cha
 		rc = ktlsh_daemon_update(k->sec, fd, dir, &err);
 	close(fd);
 	if (rc)
-		logmsg("server pid %d: KeyUpdate: %s", (int)s->pid, err.msg);
+		srv_log("server pid %d: KeyUpdate: %s", (int)s->pid, err.msg);
 	res.sys_errno = err.sys_errno;
 	snprintf(res.msg, sizeof(res.msg), "%s", rc ? err.msg : "");
 	reply(s, KTHD_UPDATED, hdr->tag, hdr->id, rc, &res, NULL, -1);
@@ -546,10 +499,10 @@ static void server_drop(struct server *s, const char *why)
 	struct hs *h;
 
 	if (why && s->nhs)
-		logmsg("server pid %d uid %d: %s; dropped with %zu handshakes in flight, their "
-		       "sockets closed", (int)s->pid, (int)s->uid, why, s->nhs);
+		srv_log("server pid %d uid %d: %s; dropped with %zu handshakes in flight, their "
+			"sockets closed", (int)s->pid, (int)s->uid, why, s->nhs);
 	else if (why)
-		logmsg("server pid %d uid %d: %s", (int)s->pid, (int)s->uid, why);
+		srv_log("server pid %d uid %d: %s", (int)s->pid, (int)s->uid, why);
 	while ((h = s->hs)) {
 		hs_unlink(h);
 		ktlsh_abort(h->conn);
@@ -685,26 +638,26 @@ static void accept_some(void)
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    errno != ECONNABORTED)
-				logmsg("accept: %s", strerror(errno));
+				srv_log("accept: %s", strerror(errno));
 			return;
 		}
 		cl = sizeof(cred);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl)) {
-			logmsg("SO_PEERCRED: %s", strerror(errno));
+			srv_log("SO_PEERCRED: %s", strerror(errno));
 			close(fd);
 			continue;
 		}
 		if (!allowed(&cred)) {
 			snprintf(why, sizeof(why), "uid %d gid %d is not on the allow-list "
 				 "(--allow-uid, --allow-gid)", (int)cred.uid, (int)cred.gid);
-			logmsg("server pid %d refused: %s", (int)cred.pid, why);
+			srv_log("server pid %d refused: %s", (int)cred.pid, why);
 			refuse(fd, why);
 			continue;
 		}
 		if (D.nservers >= O.max_servers) {
 			snprintf(why, sizeof(why), "too many servers connected (--max-servers %ld)",
 				 O.max_servers);
-			logmsg("server pid %d refused: %s", (int)cred.pid, why);
+			srv_log("server pid %d refused: %s", (int)cred.pid, why);
 			refuse(fd, why);
 			continue;
 		}
@@ -732,7 +685,7 @@ static void accept_some(void)
 		D.servers = s;
 		D.nservers++;
 		if (O.verbose)
-			logmsg("server pid %d uid %d connected", (int)cred.pid, (int)cred.uid);
+			srv_log("server pid %d uid %d connected", (int)cred.pid, (int)cred.uid);
 	}
 }
 
@@ -749,7 +702,7 @@ static void on_server(struct server *s, uint32_t events)
 
 static void sweep(void)
 {
-	long long now = now_ms();
+	long long now = srv_now_ms();
 	struct ktlsh_err err;
 	struct server *s;
 	struct hs *h, *next;
@@ -767,21 +720,14 @@ static void sweep(void)
 
 /* --- Setup. */
 
-static const char *add_cert(const char *val, void *ptr)
+/* --cert and --key, in pairs by order. */
+static const char *add_file(const char *val, void *ptr)
 {
-	(void)ptr;
-	if (O.ncerts == MAX_IDS)
-		return "is given too often (at most 8 certificates)";
-	O.certs[O.ncerts++] = val;
-	return NULL;
-}
+	struct files *f = ptr;
 
-static const char *add_key(const char *val, void *ptr)
-{
-	(void)ptr;
-	if (O.nkeys == MAX_IDS)
-		return "is given too often (at most 8 keys)";
-	O.keys[O.nkeys++] = val;
+	if (f->n == MAX_IDS)
+		return "is given too often (at most 8 certificates and keys)";
+	f->v[f->n++] = val;
 	return NULL;
 }
 
@@ -856,46 +802,27 @@ static int listen_on(const char *path)
 	return fd;
 }
 
-static void drop_root(const char *user)
-{
-	struct passwd *pw;
-
-	errno = 0;
-	pw = getpwnam(user);
-	if (!pw)
-		tool_die(2, "--user: no user '%s'%s%s", user, errno ? ": " : "",
-			 errno ? strerror(errno) : "");
-	if (geteuid())
-		tool_die(1, "--user %s: only root can change its user", user);
-	if (chown(O.socket_path, pw->pw_uid, pw->pw_gid))
-		tool_die(1, "--user %s: chown %s: %s", user, O.socket_path, strerror(errno));
-	if (setgroups(1, &pw->pw_gid) || setgid(pw->pw_gid) || setuid(pw->pw_uid))
-		tool_die(1, "--user %s: %s", user, strerror(errno));
-	if (!setuid(0))
-		tool_die(1, "--user %s: root could be regained", user);
-}
-
 static void load_identities(struct ktlsh_config *cfg)
 {
 	struct ktlsh_err err;
 	FILE *f;
 	int i;
 
-	if (!O.ncerts || O.ncerts != O.nkeys)
+	if (!O.certs.n || O.certs.n != O.keys.n)
 		tool_usage_error("give --cert and --key in pairs (%d certificates, %d keys)",
-				 O.ncerts, O.nkeys);
-	for (i = 0; i < O.ncerts; i++) {
-		cfg->cert_file = O.certs[i];
-		cfg->key_file = O.keys[i];
+				 O.certs.n, O.keys.n);
+	for (i = 0; i < O.certs.n; i++) {
+		cfg->cert_file = O.certs.v[i];
+		cfg->key_file = O.keys.v[i];
 		if (ktlsh_ctx_new(cfg, &O.ctx[i], &err))
 			tool_die(1, "%s", err.msg);
 		ktlsh_ctx_set_keys_write_only(O.ctx[i], 1);
-		f = fopen(O.certs[i], "r");
+		f = fopen(O.certs.v[i], "r");
 		O.x509[i] = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
 		if (f)
 			fclose(f);
 		if (!O.x509[i])
-			tool_die(1, "--cert %s: no PEM certificate in it", O.certs[i]);
+			tool_die(1, "--cert %s: no PEM certificate in it", O.certs.v[i]);
 	}
 }
 
@@ -923,9 +850,9 @@ static void serve_loop(void)
 	D.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (D.ep < 0 || epoll_ctl(D.ep, EPOLL_CTL_ADD, D.lfd, &ev))
 		tool_die(1, "epoll: %s", strerror(errno));
-	next_sweep = now_ms() + SWEEP_MS;
+	next_sweep = srv_now_ms() + SWEEP_MS;
 	while (!stopping) {
-		long long now = now_ms();
+		long long now = srv_now_ms();
 
 		n = epoll_wait(D.ep, evs, 64, next_sweep > now ? (int)(next_sweep - now) : 0);
 		if (n < 0 && errno != EINTR)
@@ -940,8 +867,8 @@ static void serve_loop(void)
 			else if (*k == K_HS)
 				hs_step(evs[i].data.ptr);
 		}
-		if (now_ms() >= next_sweep) {
-			next_sweep = now_ms() + SWEEP_MS;
+		if (srv_now_ms() >= next_sweep) {
+			next_sweep = srv_now_ms() + SWEEP_MS;
 			sweep();
 		}
 		bury();
@@ -956,92 +883,15 @@ static void serve_loop(void)
 static void remove_socket(void)
 {
 	if (unlink(O.socket_path) && errno != ENOENT)
-		logmsg("stopped; the socket %s is left: %s", O.socket_path, strerror(errno));
+		srv_log("stopped; the socket %s is left: %s", O.socket_path, strerror(errno));
 	else
-		logmsg("stopped");
+		srv_log("stopped");
 }
 
-static volatile sig_atomic_t got_chld;
-
-static void on_master_signal(int sig)
+static void run_worker(long index)
 {
-	if (sig == SIGCHLD)
-		got_chld = 1;
-	else
-		stopping = 1;
-}
-
-static pid_t start_worker(void)
-{
-	pid_t pid = fork();
-
-	if (pid)
-		return pid;
-	/* The master's death ends the workers too. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() == 1)
-		_exit(0);
+	(void)index;
 	serve_loop();
-	_exit(0);
-}
-
-/*
- * --workers N: N processes on the one listening socket (EPOLLEXCLUSIVE: a
- * new server wakes one); each serves the servers it accepted. One that
- * dies takes its servers' connections with it (they reconnect, to
- * another) and is started again.
- */
-static void __attribute__((noreturn)) supervise(void)
-{
-	static pid_t pids[MAX_WORKERS];
-	static long long started[MAX_WORKERS];
-	struct sigaction sa = { .sa_handler = on_master_signal };
-	sigset_t block, orig;
-	int status;
-	pid_t pid;
-	long i;
-
-	sigemptyset(&block);
-	sigaddset(&block, SIGCHLD);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigprocmask(SIG_BLOCK, &block, &orig);
-	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	for (i = 0; i < O.workers; i++) {
-		pids[i] = start_worker();
-		started[i] = now_ms();
-		if (pids[i] < 0)
-			tool_die(1, "fork: %s", strerror(errno));
-	}
-	for (;;) {
-		while (!got_chld && !stopping)
-			sigsuspend(&orig);
-		if (stopping) {
-			for (i = 0; i < O.workers; i++)
-				if (pids[i] > 0)
-					kill(pids[i], SIGTERM);
-			while (wait(NULL) > 0 || errno == EINTR)
-				;
-			remove_socket();
-			exit(0);
-		}
-		got_chld = 0;
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			for (i = 0; i < O.workers && pids[i] != pid; i++)
-				;
-			if (i == O.workers)
-				continue;
-			logmsg("worker %d %s %d, starting another", (int)pid,
-			       WIFSIGNALED(status) ? "killed by signal" : "exited with status",
-			       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-			if (now_ms() - started[i] < 1000)
-				sleep(1);
-			pids[i] = start_worker();
-			started[i] = now_ms();
-		}
-	}
 }
 
 int main(int argc, char **argv)
@@ -1050,10 +900,10 @@ int main(int argc, char **argv)
 	const struct tool_opt opts[] = {
 		{ "--socket", "PATH", OPT_STR, &O.socket_path, 0, 0, NULL,
 		  "the UNIX socket servers hand their connections to (required)" },
-		{ "--cert", "FILE", OPT_CALL, NULL, 0, 0, add_cert,
+		{ "--cert", "FILE", OPT_CALL, &O.certs, 0, 0, add_file,
 		  "a certificate (chain), PEM; up to 8, each with its --key\n"
 		  "(a server names the one to use; none named: the first)" },
-		{ "--key", "FILE", OPT_CALL, NULL, 0, 0, add_key,
+		{ "--key", "FILE", OPT_CALL, &O.keys, 0, 0, add_file,
 		  "the private key of the --cert before it, PEM" },
 		TOOL_TLS_OPTS(&cfg),
 		{ "--client-ca", "FILE", OPT_STR, &O.client_ca, 0, 0, NULL,
@@ -1104,15 +954,22 @@ int main(int argc, char **argv)
 	}
 	D.lfd = listen_on(O.socket_path);
 	if (O.user)
-		drop_root(O.user);
+		srv_drop_root(O.user, O.socket_path);
 	/* Again: a change of user resets it to fs.suid_dumpable. */
 	prctl(PR_SET_DUMPABLE, 0);
-	logmsg("serving %s with %d certificate%s, as uid %d, %ld worker%s", O.socket_path,
-	       O.ncerts, O.ncerts > 1 ? "s" : "", (int)geteuid(), O.workers,
-	       O.workers > 1 ? "s" : "");
+	srv_log("serving %s with %d certificate%s, as uid %d, %ld worker%s", O.socket_path,
+		O.certs.n, O.certs.n > 1 ? "s" : "", (int)geteuid(), O.workers,
+		O.workers > 1 ? "s" : "");
+	/*
+	 * --workers N: N processes on the one listening socket (EPOLLEXCLUSIVE:
+	 * a new server wakes one); each serves the servers it accepted. One that
+	 * dies takes its servers' connections with it (they reconnect, to
+	 * another) and is started again.
+	 */
 	if (O.workers > 1)
-		supervise();
-	serve_loop();
+		srv_supervise(O.workers, run_worker, NULL);
+	else
+		serve_loop();
 	remove_socket();
 	return 0;
 }

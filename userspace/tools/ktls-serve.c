@@ -75,6 +75,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "daemon.h"
 #include "http.h"
 
 #define SWEEP_MS	500		/* how often deadlines are checked */
@@ -95,7 +96,7 @@ static struct settings {
 	struct shared *shared;
 	long workers, max_conns, me;	/* me: this worker's index */
 	long handshake_s, request_s, keepalive_s, keepalive_requests, min_rate;
-	int verbose, root;
+	int verbose, root, listen_fd;
 	struct ktlsh_ctx *ctx;
 	const char *handshaked;		/* the daemon's socket, or NULL */
 } S = {
@@ -104,36 +105,6 @@ static struct settings {
 };
 
 static volatile sig_atomic_t stopping;
-
-/*
- * One line per write(2): the workers log to the same stderr, and their
- * lines must not interleave.
- */
-static void __attribute__((format(printf, 1, 2))) logmsg(const char *fmt, ...)
-{
-	char line[1024];
-	size_t n;
-	va_list ap;
-
-	n = snprintf(line, sizeof(line), "ktls-serve[%d]: ", getpid());
-	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-	va_end(ap);
-	n = strlen(line);
-	if (n == sizeof(line) - 1)
-		n--;	/* cut: keep room for the newline */
-	line[n++] = '\n';
-	if (write(STDERR_FILENO, line, n) < 0)
-		return;	/* nowhere left to report it */
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 enum state {
 	C_HANDSHAKE,		/* ktlsh_handshake until it is done */
@@ -201,7 +172,7 @@ static void watch(struct conn *c, uint32_t events)
 	if (events == c->events)
 		return;
 	if (epoll_ctl(L.ep, EPOLL_CTL_MOD, c->fd, &ev))
-		logmsg("%s: epoll: %s", c->peer, strerror(errno));
+		srv_log("%s: epoll: %s", c->peer, strerror(errno));
 	c->events = events;
 }
 
@@ -212,7 +183,7 @@ static void listen_on(int on)
 	if (on == L.listening)
 		return;
 	if (epoll_ctl(L.ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, L.listen_fd, &ev))
-		logmsg("epoll on the listening socket: %s", strerror(errno));
+		srv_log("epoll on the listening socket: %s", strerror(errno));
 	L.listening = on;
 }
 
@@ -282,7 +253,7 @@ static void begin_close(struct conn *c, int linger)
 {
 	c->st = C_SHUTDOWN;
 	c->linger = linger;
-	c->deadline = now_ms() + LINGER_MS;
+	c->deadline = srv_now_ms() + LINGER_MS;
 }
 
 /* The answer's head into c->out, with a short body (an error's) or none. */
@@ -381,9 +352,9 @@ static void log_request(struct conn *c, long long bytes)
 
 	if (!S.verbose)
 		return;
-	logmsg("%s %s %s -> %d (%lld bytes)", c->peer,
-	       tool_escape(m, sizeof(m), c->method, strlen(c->method)), target(c), c->status,
-	       bytes);
+	srv_log("%s %s %s -> %d (%lld bytes)", c->peer,
+		tool_escape(m, sizeof(m), c->method, strlen(c->method)), target(c), c->status,
+		bytes);
 }
 
 /* A whole request head (hl bytes, or minus a status for a bad one) in c->in. */
@@ -464,7 +435,7 @@ static void handle_request(struct conn *c, int hl)
 	}
 out:
 	/* The whole answer has a deadline of its own, whatever the client reads. */
-	c->deadline = (c->head_start ? c->head_start : now_ms()) + S.request_s * 1000LL +
+	c->deadline = (c->head_start ? c->head_start : srv_now_ms()) + S.request_s * 1000LL +
 		      c->file_left * 1000 / S.min_rate;
 	log_request(c, c->file_left);
 }
@@ -488,7 +459,7 @@ static int take_input(struct conn *c)
 				cap = HTTP_HEAD_MAX + 1;
 			p = realloc(c->in, cap);
 			if (!p) {
-				logmsg("%s: out of memory for a request", c->peer);
+				srv_log("%s: out of memory for a request", c->peer);
 				return R_ERROR;
 			}
 			c->in = p;
@@ -504,15 +475,15 @@ static int take_input(struct conn *c)
 		if (n < 0 && err.code == KTLSH_E_CLOSED && !c->have && c->st == C_HEAD) {
 			/* Between two requests, as many clients leave: not worth a line. */
 			if (S.verbose)
-				logmsg("%s: %s", c->peer, err.msg);
+				srv_log("%s: %s", c->peer, err.msg);
 			return R_ERROR;
 		}
 		if (n < 0) {
-			logmsg("%s: reading a request: %s", c->peer, err.msg);
+			srv_log("%s: reading a request: %s", c->peer, err.msg);
 			return R_ERROR;
 		}
 		if (!c->have && c->st == C_HEAD && !c->head_start) {
-			c->head_start = now_ms();
+			c->head_start = srv_now_ms();
 			c->deadline = c->head_start + S.request_s * 1000LL;
 		}
 		c->have += n;
@@ -533,7 +504,7 @@ static int read_head(struct conn *c, int *hl)
 	if (r == R_ERROR || !c->have)
 		return r;
 	if (!c->head_start) {	/* pipelined: it starts now */
-		c->head_start = now_ms();
+		c->head_start = srv_now_ms();
 		c->deadline = c->head_start + S.request_s * 1000LL;
 	}
 	*hl = http_head_len(c->in, c->have);
@@ -551,7 +522,7 @@ static int send_answer(struct conn *c)
 		if (n == KTLSH_WANT_WRITE)
 			return n;
 		if (n < 0) {
-			logmsg("%s: sending the answer to %s: %s", c->peer, target(c), err.msg);
+			srv_log("%s: sending the answer to %s: %s", c->peer, target(c), err.msg);
 			return -1;
 		}
 		c->out_off += n;
@@ -563,7 +534,7 @@ static int send_answer(struct conn *c)
 		if (n == KTLSH_WANT_WRITE)
 			return n;
 		if (n < 0) {
-			logmsg("%s: sending %s: %s", c->peer, target(c), err.msg);
+			srv_log("%s: sending %s: %s", c->peer, target(c), err.msg);
 			return -1;
 		}
 		c->file_off += n;
@@ -607,18 +578,18 @@ static int first_bytes(struct conn *c)
 	}
 	if (n <= 0) {
 		if (S.verbose)
-			logmsg("%s: closed before the handshake", c->peer);
+			srv_log("%s: closed before the handshake", c->peer);
 		return -1;
 	}
 	if (S.handshaked) {
 		/* The daemon has it from now on: out of our epoll set first. */
 		epoll_ctl(L.ep, EPOLL_CTL_DEL, c->fd, NULL);
 		if (!L.hsd || !L.hsd_up) {
-			logmsg("%s: no connection to ktls-handshaked, closing", c->peer);
+			srv_log("%s: no connection to ktls-handshaked, closing", c->peer);
 			return -1;
 		}
 		if (ktlsh_hsd_submit(L.hsd, c->fd, NULL, c, &err)) {
-			logmsg("%s: %s", c->peer, err.msg);
+			srv_log("%s: %s", c->peer, err.msg);
 			return -1;
 		}
 		c->fd = -1;
@@ -627,7 +598,7 @@ static int first_bytes(struct conn *c)
 		return 0;
 	}
 	if (ktlsh_conn_new(S.ctx, c->fd, NULL, &c->tls, &err)) {
-		logmsg("%s: %s", c->peer, err.msg);
+		srv_log("%s: %s", c->peer, err.msg);
 		return -1;
 	}
 	return 1;
@@ -636,15 +607,15 @@ static int first_bytes(struct conn *c)
 static void handshake_done(struct conn *c)
 {
 	if (S.verbose || *ktlsh_conn_note(c->tls))
-		logmsg("%s: %s %s, records %s%s%s", c->peer, ktlsh_conn_version(c->tls),
-		       ktlsh_conn_cipher(c->tls),
-		       ktlsh_conn_offloaded(c->tls) ? "through the kernel module" :
-		       *ktlsh_conn_note(c->tls) ? ktlsh_conn_note(c->tls) :
-		       "in userspace OpenSSL",
-		       ktlsh_conn_resumed(c->tls) ? ", session resumed" : "",
-		       S.handshaked ? ", handshake by ktls-handshaked" : "");
+		srv_log("%s: %s %s, records %s%s%s", c->peer, ktlsh_conn_version(c->tls),
+			ktlsh_conn_cipher(c->tls),
+			ktlsh_conn_offloaded(c->tls) ? "through the kernel module" :
+			*ktlsh_conn_note(c->tls) ? ktlsh_conn_note(c->tls) :
+			"in userspace OpenSSL",
+			ktlsh_conn_resumed(c->tls) ? ", session resumed" : "",
+			S.handshaked ? ", handshake by ktls-handshaked" : "");
 	c->st = C_HEAD;
-	c->deadline = now_ms() + S.request_s * 1000LL;
+	c->deadline = srv_now_ms() + S.request_s * 1000LL;
 }
 
 /* Take the connection as far as the socket lets it go. */
@@ -672,7 +643,7 @@ static void drive(struct conn *c)
 				return;
 			}
 			if (rc) {
-				logmsg("%s: %s", c->peer, err.msg);
+				srv_log("%s: %s", c->peer, err.msg);
 				conn_free(c, 0);
 				return;
 			}
@@ -688,8 +659,8 @@ static void drive(struct conn *c)
 			}
 			if (rc == R_CLOSED) {
 				if (c->have && S.verbose)
-					logmsg("%s: closed in the middle of a request (%zu bytes)",
-					       c->peer, c->have);
+					srv_log("%s: closed in the middle of a request (%zu bytes)",
+						c->peer, c->have);
 				begin_close(c, 0);
 				continue;
 			}
@@ -717,7 +688,7 @@ static void drive(struct conn *c)
 				continue;
 			}
 			c->st = C_HEAD;
-			c->deadline = now_ms() + S.keepalive_s * 1000LL;
+			c->deadline = srv_now_ms() + S.keepalive_s * 1000LL;
 			if (!c->have) {		/* an idle connection keeps no buffer */
 				free(c->in);
 				c->in = NULL;
@@ -757,17 +728,17 @@ static void expire(struct conn *c)
 {
 	switch (c->st) {
 	case C_HANDSHAKE:
-		logmsg("%s: no TLS handshake within %ld s, closing", c->peer, S.handshake_s);
+		srv_log("%s: no TLS handshake within %ld s, closing", c->peer, S.handshake_s);
 		conn_free(c, 0);
 		return;
 	case C_DAEMON:
 		/* Its socket is the daemon's, which times the handshake out: wait for it. */
-		c->deadline = now_ms() + S.handshake_s * 1000LL;
+		c->deadline = srv_now_ms() + S.handshake_s * 1000LL;
 		return;
 	case C_HEAD:
 		if (c->have) {
-			logmsg("%s: request not complete within %ld s (%zu bytes) -> 408", c->peer,
-			       S.request_s, c->have);
+			srv_log("%s: request not complete within %ld s (%zu bytes) -> 408", c->peer,
+				S.request_s, c->have);
 			snprintf(c->method, sizeof(c->method), "?");
 			c->target_len = 0;
 			c->close_after = 1;
@@ -777,19 +748,19 @@ static void expire(struct conn *c)
 			c->have = 0;
 			c->st = C_SEND;
 			c->linger = 1;
-			c->deadline = now_ms() + LINGER_MS;
+			c->deadline = srv_now_ms() + LINGER_MS;
 			drive(c);
 			return;
 		}
 		if (S.verbose)
-			logmsg("%s: idle for %ld s, closing", c->peer,
-			       c->requests ? S.keepalive_s : S.request_s);
+			srv_log("%s: idle for %ld s, closing", c->peer,
+				c->requests ? S.keepalive_s : S.request_s);
 		begin_close(c, 0);
 		drive(c);
 		return;
 	case C_SEND:
-		logmsg("%s: %s not sent within its deadline (the client reads too slowly), "
-		       "closing", c->peer, target(c));
+		srv_log("%s: %s not sent within its deadline (the client reads too slowly), "
+			"closing", c->peer, target(c));
 		reset(c);
 		conn_free(c, 0);
 		return;
@@ -810,23 +781,6 @@ static void on_event(struct conn *c, uint32_t events)
 	drive(c);
 }
 
-static void peer_name(const struct sockaddr_storage *ss, char *out, size_t len)
-{
-	char a[INET6_ADDRSTRLEN] = "?";
-
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
-		snprintf(out, len, "[%s]:%u", a, ntohs(s6->sin6_port));
-	} else {
-		const struct sockaddr_in *s4 = (const void *)ss;
-
-		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
-		snprintf(out, len, "%s:%u", a, ntohs(s4->sin_port));
-	}
-}
-
 static void accept_some(void)
 {
 	static long long emfile_logged;
@@ -842,12 +796,12 @@ static void accept_some(void)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if ((errno == EMFILE || errno == ENFILE) && now_ms() - emfile_logged > 10000) {
-				emfile_logged = now_ms();
-				logmsg("accept: %s", strerror(errno));
+			if ((errno == EMFILE || errno == ENFILE) && srv_now_ms() - emfile_logged > 10000) {
+				emfile_logged = srv_now_ms();
+				srv_log("accept: %s", strerror(errno));
 			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EMFILE &&
 				   errno != ENFILE) {
-				logmsg("accept: %s", strerror(errno));
+				srv_log("accept: %s", strerror(errno));
 			}
 			return;
 		}
@@ -862,12 +816,12 @@ static void accept_some(void)
 		c->slot = slot;
 		c->file = -1;
 		c->st = C_HANDSHAKE;
-		c->deadline = now_ms() + S.handshake_s * 1000LL;
-		peer_name(&ss, c->peer, sizeof(c->peer));
+		c->deadline = srv_now_ms() + S.handshake_s * 1000LL;
+		srv_peer_name(&ss, c->peer, sizeof(c->peer));
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;
 		if (epoll_ctl(L.ep, EPOLL_CTL_ADD, fd, &ev)) {
-			logmsg("%s: epoll: %s", c->peer, strerror(errno));
+			srv_log("%s: epoll: %s", c->peer, strerror(errno));
 			close(fd);
 			free(c);
 			continue;
@@ -893,19 +847,19 @@ static void hsd_watch(void)
 		return;
 	if (!L.hsd ? ktlsh_hsd_open(S.handshaked, &L.hsd, &err) :
 		     ktlsh_hsd_reconnect(L.hsd, &err)) {
-		if (now_ms() - L.hsd_retry_logged > 10000) {
-			L.hsd_retry_logged = now_ms();
-			logmsg("%s", err.msg);
+		if (srv_now_ms() - L.hsd_retry_logged > 10000) {
+			L.hsd_retry_logged = srv_now_ms();
+			srv_log("%s", err.msg);
 		}
 		return;
 	}
 	if (epoll_ctl(L.ep, EPOLL_CTL_ADD, ktlsh_hsd_fd(L.hsd), &ev)) {
-		logmsg("epoll on the handshake daemon's socket: %s", strerror(errno));
+		srv_log("epoll on the handshake daemon's socket: %s", strerror(errno));
 		return;
 	}
 	L.hsd_up = 1;
 	if (L.hsd_retry_logged)
-		logmsg("connected to ktls-handshaked at %s", S.handshaked);
+		srv_log("connected to ktls-handshaked at %s", S.handshaked);
 	L.hsd_retry_logged = 0;
 }
 
@@ -926,13 +880,13 @@ static void hsd_results(void)
 		c = cookie;
 		if (!c) {
 			/* Lost (its socket is closed, so out of the set): retried each sweep. */
-			logmsg("%s", err.msg);
+			srv_log("%s", err.msg);
 			L.hsd_up = 0;
-			L.hsd_retry_logged = now_ms();
+			L.hsd_retry_logged = srv_now_ms();
 			return;
 		}
 		if (rc) {
-			logmsg("%s: %s", c->peer, err.msg);
+			srv_log("%s: %s", c->peer, err.msg);
 			conn_free(c, 0);
 			continue;
 		}
@@ -941,7 +895,7 @@ static void hsd_results(void)
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;
 		if (epoll_ctl(L.ep, EPOLL_CTL_ADD, c->fd, &ev)) {
-			logmsg("%s: epoll: %s", c->peer, strerror(errno));
+			srv_log("%s: epoll: %s", c->peer, strerror(errno));
 			conn_free(c, 0);
 			continue;
 		}
@@ -960,7 +914,7 @@ static void on_term(int sig)
 static void __attribute__((noreturn)) worker(int listen_fd)
 {
 	struct epoll_event evs[128];
-	long long next_sweep = now_ms() + SWEEP_MS, now;
+	long long next_sweep = srv_now_ms() + SWEEP_MS, now;
 	struct sigaction sa = { .sa_handler = on_term };
 	sigset_t none;
 	long i;
@@ -976,17 +930,17 @@ static void __attribute__((noreturn)) worker(int listen_fd)
 	L.conns = calloc(S.max_conns, sizeof(*L.conns));
 	L.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (!L.conns || L.ep < 0) {
-		logmsg("worker: %s", strerror(errno));
+		srv_log("worker: %s", strerror(errno));
 		_exit(1);
 	}
 	if (S.handshaked)
 		hsd_watch();
 	listen_on(1);
 	while (!stopping) {
-		now = now_ms();
+		now = srv_now_ms();
 		n = epoll_wait(L.ep, evs, 128, next_sweep > now ? (int)(next_sweep - now) : 0);
 		if (n < 0 && errno != EINTR) {
-			logmsg("epoll_wait: %s", strerror(errno));
+			srv_log("epoll_wait: %s", strerror(errno));
 			_exit(1);
 		}
 		for (i = 0; i < n; i++) {
@@ -997,7 +951,7 @@ static void __attribute__((noreturn)) worker(int listen_fd)
 			else
 				on_event(evs[i].data.ptr, evs[i].events);
 		}
-		now = now_ms();
+		now = srv_now_ms();
 		if (now >= next_sweep) {
 			next_sweep = now + SWEEP_MS;
 			if (S.handshaked)
@@ -1078,23 +1032,6 @@ static void fd_limit(int explicit_cap)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-static void drop_root(const char *user)
-{
-	struct passwd *pw;
-
-	errno = 0;
-	pw = getpwnam(user);
-	if (!pw)
-		tool_die(2, "--user: no user '%s'%s%s", user, errno ? ": " : "",
-			 errno ? strerror(errno) : "");
-	if (geteuid())
-		tool_die(1, "--user %s: only root can change its user", user);
-	if (setgroups(1, &pw->pw_gid) || setgid(pw->pw_gid) || setuid(pw->pw_uid))
-		tool_die(1, "--user %s: %s", user, strerror(errno));
-	if (!setuid(0))
-		tool_die(1, "--user %s: root could be regained", user);
-}
-
 /*
  * Fail at the start, not at the first client, if the daemon is not there
  * or will not serve this user (it says so at once: REFUSED).
@@ -1117,83 +1054,17 @@ static void probe_daemon(void)
 	ktlsh_hsd_close(h);
 }
 
-static pid_t start_worker(int fd, long index)
+/* A worker (srv_supervise): its index, then its loop. */
+static void run_worker(long index)
 {
-	pid_t pid = fork();
-
-	if (pid)
-		return pid;
 	S.me = index;
-	/* The master's death ends the workers too. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() == 1)
-		_exit(0);
-	worker(fd);
+	worker(S.listen_fd);
 }
 
-static volatile sig_atomic_t got_chld, got_term;
-
-static void on_master_signal(int sig)
+/* Not counted by the others until it runs again. */
+static void worker_died(long index)
 {
-	if (sig == SIGCHLD)
-		got_chld = 1;
-	else
-		got_term = 1;
-}
-
-static int __attribute__((noreturn)) supervise(int fd, long n)
-{
-	static pid_t pids[MAX_WORKERS];
-	static long long started[MAX_WORKERS];
-	struct sigaction sa = { .sa_handler = on_master_signal };
-	sigset_t block, orig;
-	int status;
-	pid_t pid;
-	long i;
-
-	sigemptyset(&block);
-	sigaddset(&block, SIGCHLD);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigprocmask(SIG_BLOCK, &block, &orig);
-	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	for (i = 0; i < n; i++) {
-		pids[i] = start_worker(fd, i);
-		started[i] = now_ms();
-		if (pids[i] < 0)
-			tool_die(1, "fork: %s", strerror(errno));
-	}
-	for (;;) {
-		while (!got_chld && !got_term)
-			sigsuspend(&orig);
-		if (got_term) {
-			for (i = 0; i < n; i++)
-				if (pids[i] > 0)
-					kill(pids[i], SIGTERM);
-			while (wait(NULL) > 0 || errno == EINTR)
-				;
-			exit(0);
-		}
-		got_chld = 0;
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			for (i = 0; i < n && pids[i] != pid; i++)
-				;
-			if (i == n)
-				continue;
-			logmsg("worker %d %s %d, starting another", pid,
-			       WIFSIGNALED(status) ? "killed by signal" : "exited with status",
-			       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-			/* Not counted by the others until it runs again. */
-			atomic_store(&S.shared->conns[i], -1);
-			/* One that dies at once would otherwise be restarted in a loop. */
-			if (now_ms() - started[i] < 1000)
-				sleep(1);
-			pids[i] = start_worker(fd, i);
-			started[i] = now_ms();
-		}
-	}
+	atomic_store(&S.shared->conns[index], -1);
 }
 
 static const char *set_idle(const char *val, void *ptr)
@@ -1297,7 +1168,7 @@ int main(int argc, char **argv)
 		atomic_store(&S.shared->conns[i], -1);
 	fd_limit(max_conns != 0);
 	if (user)
-		drop_root(user);
+		srv_drop_root(user, NULL);
 	if (S.handshaked)
 		probe_daemon();
 	fprintf(stderr, "ktls-serve: serving %s on https://%s%s%s:%ld/ with %ld worker%s of %ld "
@@ -1306,5 +1177,7 @@ int main(int argc, char **argv)
 		S.max_conns, cfg.userspace ? "in userspace OpenSSL (--userspace)" :
 		S.handshaked ? "through the kernel module, handshakes by ktls-handshaked" :
 		"through the kernel module");
-	supervise(fd, S.workers);
+	S.listen_fd = fd;
+	srv_supervise(S.workers, run_worker, worker_died);
+	return 0;
 }
