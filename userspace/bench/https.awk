@@ -52,29 +52,7 @@ function ratio(k, b, m,   v, n, r) {
 	rs_spread = hrange(v, n)
 	return med(v, n)
 }
-# the same for the handshake rows (hok, hval)
-function hrounds(k, m, v,   r, n) {
-	delete v
-	n = 0
-	for (r = 0; r <= maxround; r++)
-		if ((k, r) in hok)
-			v[++n] = hval[k, r, m]
-	return n
-}
-function hmed(k, m,   v, n) { n = hrounds(k, m, v); return med(v, n) }
-function hspread(k, m,   v, n, x) { n = hrounds(k, m, v); x = med(v, n); return x > 0 ? 100 * hrange(v, n) / x : 0 }
-function hratio(k, b, m,   v, n, r) {
-	delete v
-	n = 0
-	rs_spread = 0
-	for (r = 0; r <= maxround; r++)
-		if (((k, r) in hok) && ((b, r) in hok) && hval[b, r, m] > 0)
-			v[++n] = hval[k, r, m] / hval[b, r, m]
-	if (!n)
-		return 0
-	rs_spread = hrange(v, n)
-	return med(v, n)
-}
+# (the handshake rows are in ok and val too: their keys have no file size)
 function sizelabel(s) { return toupper(s) }
 function xprint(x) { if (x > 0) printf " %7.2fx", x; else printf " %8s", "-" }
 
@@ -138,11 +116,11 @@ $1 == "hs" {
 	kv($9, a)
 	if (a["handshakes"] <= 0 || a["seconds"] <= 0)
 		next
-	hok[k, r] = 1
-	hval[k, r, "hps"] = a["hs_per_s"] + 0
-	hval[k, r, "cpu"] = 1000 * a["cpu_busy"] / a["handshakes"]
-	hval[k, r, "us"] = 1000 * a["server_cpu"] / a["handshakes"]
-	hval[k, r, "sirq"] = 1000 * a["cpu_softirq"] / a["handshakes"]
+	ok[k, r] = 1
+	val[k, r, "hps"] = a["hs_per_s"] + 0
+	val[k, r, "cpu"] = 1000 * a["cpu_busy"] / a["handshakes"]
+	val[k, r, "us"] = 1000 * a["server_cpu"] / a["handshakes"]
+	val[k, r, "sirq"] = 1000 * a["cpu_softirq"] / a["handshakes"]
 	hpresent[k] = 1
 }
 END {
@@ -249,21 +227,21 @@ END {
 				}
 				xh = xhs = xc = xcs = 0
 				if (s == "serve-hsd") {
-					xh = hratio(k, "serve-ours" SUBSEP g, "hps")
+					xh = ratio(k, "serve-ours" SUBSEP g, "hps")
 					xhs = rs_spread
-					xc = hratio(k, "serve-ours" SUBSEP g, "cpu")
+					xc = ratio(k, "serve-ours" SUBSEP g, "cpu")
 					xcs = rs_spread
 				}
-				printf " %8.1f %5.1f %9.2f %5.1f %9.2f %7.2f", hmed(k, "hps"), hspread(k, "hps"),
-					hmed(k, "cpu"), hspread(k, "cpu"), hmed(k, "us"), hmed(k, "sirq")
+				printf " %8.1f %5.1f %9.2f %5.1f %9.2f %7.2f", rmed(k, "hps"), rspread(k, "hps"),
+					rmed(k, "cpu"), rspread(k, "cpu"), rmed(k, "us"), rmed(k, "sirq")
 				if (xh > 0) printf " %6.2fx %5.2f", xh, xhs; else printf " %7s %5s", "-", "-"
 				if (xc > 0) printf " %6.2fx %5.2f", xc, xcs; else printf " %7s %5s", "-", "-"
 				printf "\n"
 				if (hstsv != "")
 					printf "%s\t%s\t%s\t%s\t%.2f\t%.1f\t%.3f\t%.1f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\n",
-						s, p[1], p[2], p[3], hmed(k, "hps"), hspread(k, "hps"), hmed(k, "cpu"),
-						hspread(k, "cpu"), hmed(k, "us"), hmed(k, "sirq"), xh, xhs, xc, xcs,
-						hrounds(k, "cpu", tmp) > hstsv
+						s, p[1], p[2], p[3], rmed(k, "hps"), rspread(k, "hps"), rmed(k, "cpu"),
+						rspread(k, "cpu"), rmed(k, "us"), rmed(k, "sirq"), xh, xhs, xc, xcs,
+						rounds(k, "cpu", tmp) > hstsv
 			}
 		}
 		printf "\nColumns (handshakes): hs/s = handshakes (each with its GET) per second of wall time; CPU ms/hs = busy time of CPU 0 (ktls-serve, ktls-handshaked for the hsd rows, softirq and kernel threads there) per handshake; u+s ms/hs = utime + stime of the server's processes (ktls-serve's tree, plus ktls-handshaked for the hsd rows) per handshake; sirq = softirq ms of CPU 0 per handshake; hs/s x, CPU x = hsd over ktls-serve + ours, medians of the per-round ratios, +- half their range. Medians of the rounds; +-%% = half their range over the median.\n"
